@@ -1,0 +1,103 @@
+"""Input options (indexamajig names, 0.12.0 defaults) and the checks on their combinations."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from readers.errors import SourceOptionError
+
+DATA_FORMATS = ("hdf5", "msgpack", "seedee", "cbf")
+PAYLOAD_PEAK_METHODS = ("msgpack", "hdf5", "cxi")
+
+
+@dataclass(frozen=True)
+class InputOptions:
+    """Everything the sources and decoders need; field names are the options with '_' for '-'.
+
+    ``data_format=None`` means "detect from the bytes" (CrystFEL fails every frame instead).
+    """
+
+    data_format: str | None = None
+    no_image_data: bool = False
+    no_mask_data: bool = False
+    serial_start: int = 1
+    peaks: str = "zaef"
+    no_half_pixel_shift: bool = False
+    copy_header: tuple[str, ...] = ()
+    input: str | None = None
+    zmq_input: str | None = None
+    zmq_subscribe: tuple[str, ...] | None = None
+    zmq_request: str | None = None
+    asapo_endpoint: str | None = None
+    asapo_token: str | None = None
+    asapo_token_file: str | None = None
+    asapo_beamtime: str | None = None
+    asapo_source: str | None = None
+    asapo_group: str | None = None
+    asapo_stream: str | None = None
+    asapo_wait_for_stream: bool = False
+    asapo_consumer_timeout: int = 500
+    asapo_acks: bool = False
+    asapo_follow_next_stream: bool = False
+    no_data_timeout: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.data_format is not None and self.data_format not in DATA_FORMATS:
+            raise SourceOptionError(f"Unrecognised data format '{self.data_format}'"
+                                    f" (--data-format: one of {', '.join(DATA_FORMATS)})")
+
+    def __repr__(self) -> str:  # never show the token
+        fields = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        if fields["asapo_token"] is not None:
+            fields["asapo_token"] = "***"
+        inner = ", ".join(f"{k}={v!r}" for k, v in fields.items())
+        return f"InputOptions({inner})"
+
+    @property
+    def payload_peaks(self) -> bool:
+        """True when peaks come with the data instead of from a peak search."""
+        return self.peaks in PAYLOAD_PEAK_METHODS
+
+
+def check_source_options(options: InputOptions) -> str:
+    """Reject conflicting input options (indexamajig's checks) and name the source kind.
+
+    Returns 'files', 'zmq' or 'asapo'; raises SourceOptionError with a one-line message.
+    """
+    if options.zmq_input and options.input:
+        raise SourceOptionError("--zmq-input and -i/--input cannot be used together")
+    if options.zmq_input and options.asapo_endpoint:
+        raise SourceOptionError("--zmq-input and --asapo-endpoint cannot be used together")
+    if options.asapo_endpoint and options.input:
+        raise SourceOptionError("--asapo-endpoint and -i/--input cannot be used together")
+    if options.zmq_request is not None and options.zmq_subscribe:
+        raise SourceOptionError("--zmq-request and --zmq-subscribe cannot be used together")
+    if options.asapo_token and options.asapo_token_file:
+        raise SourceOptionError("--asapo-token and --asapo-token-file cannot be used together")
+    if options.zmq_input:
+        if len(options.zmq_subscribe or ()) > 256:
+            raise SourceOptionError("Too many ZMQ subscriptions (at most 256 --zmq-subscribe).")
+        return "zmq"
+    if options.asapo_endpoint:
+        for name, message in (("asapo_beamtime", "ASAP::O beamtime not specified."),
+                              ("asapo_source", "ASAP::O data source not specified."),
+                              ("asapo_group", "ASAP::O consumer group ID not specified."),
+                              ("asapo_stream", "ASAP::O stream not specified.")):
+            if not getattr(options, name):
+                raise SourceOptionError(f"{message} (--{name.replace('_', '-')})")
+        return "asapo"
+    if not options.input:
+        raise SourceOptionError("No input given: use -i/--input, --zmq-input or --asapo-endpoint")
+    return "files"
+
+
+def read_token_file(path: str) -> str:
+    """The ASAP::O token from --asapo-token-file: the first non-empty line, stripped."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            for line in fh:
+                if line.strip():
+                    return line.strip()
+    except OSError as exc:
+        raise SourceOptionError(f"{path}: cannot read ASAP::O token file ({exc.strerror})") from None
+    raise SourceOptionError(f"{path}:1: ASAP::O token file is empty")
