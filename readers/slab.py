@@ -1,0 +1,55 @@
+"""Cutting panels out of a decoded slab; shared by every payload format."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from crystream.geometry.detector import Panel
+from readers.errors import PayloadError
+
+
+def fixed_indices(panel: Panel, label: str, fmt: str) -> tuple[int, ...]:
+    """The literal indices of a panel's fixed dims (before ss/fs); '%' placeholders are refused."""
+    fixed: list[int] = []
+    for d in panel.dims:
+        if d in ("ss", "fs"):
+            continue
+        if d == "%":
+            raise PayloadError(label, f"panel {panel.name}: placeholder dimension 'dimN = %' is not"
+                                      f" supported for streamed {fmt} data")
+        fixed.append(int(d))
+    if panel.dims.index("ss") > panel.dims.index("fs"):
+        raise PayloadError(label, f"panel {panel.name}: fs dimension must come after ss")
+    return tuple(fixed)
+
+
+def select_plane(array: np.ndarray, fixed: tuple[int, ...], panel: Panel, label: str,
+                 where: str) -> np.ndarray:
+    """The 2-D (ss, fs) plane of ``array`` addressed by the panel's fixed dims."""
+    if array.ndim != len(fixed) + 2:
+        raise PayloadError(label, f"{where}: array has {array.ndim} dimensions but panel"
+                                  f" {panel.name} expects {len(fixed) + 2}")
+    for axis, idx in enumerate(fixed):
+        if not 0 <= idx < array.shape[axis]:
+            raise PayloadError(label, f"{where}: index {idx} is outside dimension {axis} of size"
+                                      f" {array.shape[axis]} (panel {panel.name})")
+    return array[fixed] if fixed else array
+
+
+def cut_panel(plane: np.ndarray, panel: Panel, label: str, where: str) -> np.ndarray:
+    """The panel's rectangle of a 2-D slab, after checking that it fits."""
+    n_ss, n_fs = plane.shape
+    if panel.max_fs >= n_fs or panel.max_ss >= n_ss or panel.min_fs < 0 or panel.min_ss < 0:
+        raise PayloadError(label, f"{where}: data for panel {panel.name} ({panel.width} x "
+                                  f"{panel.height} + {panel.min_fs} + {panel.min_ss}) is outside"
+                                  f" data array bounds ({n_fs} x {n_ss})")
+    return plane[panel.min_ss:panel.max_ss + 1, panel.min_fs:panel.max_fs + 1]
+
+
+def to_float32(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """float32 copy of a panel and, for float input, the mask of non-finite pixels."""
+    out = np.array(pixels, dtype=np.float32, order="C", copy=True)
+    if pixels.dtype.kind == "f":
+        bad = ~np.isfinite(out)
+        return out, bad
+    return out, None
