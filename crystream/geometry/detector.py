@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from crystream.constants import electron_wavelength, ev_to_wavelength
+
 
 @dataclass(frozen=True)
 class ValueSource:
@@ -109,7 +111,9 @@ class Panel:
 
 @dataclass
 class BadRegion:
-    """A bad region in panel data coordinates (fs/ss, inclusive) or in lab pixels (x/y, strict)."""
+    """A bad region: fs/ss (inclusive, **panel-relative**, i.e. slab minus the panel's min_fs/
+    min_ss, with ``panel`` naming the panel) or x/y in lab pixel units (strict bounds).
+    """
 
     name: str
     panel: str | None = None
@@ -129,7 +133,14 @@ class BadRegion:
 
 @dataclass
 class Detector:
-    """A whole geometry file: panels, beam, bad regions, groups and the text it came from."""
+    """A whole geometry file: panels, beam, bad regions, groups and the text it came from.
+
+    ``wavelength``: a literal is stored in metres; a header source's ``scale`` converts the
+    header value to the base unit of ``wavelength_directive`` (eV, m or V), so use
+    :meth:`resolve_beam` / :meth:`resolve_wavelength` rather than ``wavelength.resolve``.
+    ``groups`` maps each ``group_`` name to its direct members (``all`` is created when the
+    file has no groups).
+    """
 
     panels: list[Panel]
     wavelength: ValueSource  # metres
@@ -145,12 +156,51 @@ class Detector:
     source_name: str = ""
     wavelength_directive: str = "photon_energy"  # which directive set the wavelength
     wavelength_text: str = ""  # the directive's value as written
+    preamble: str = ""  # comment/blank lines before the first real line, written back out
+    warnings: list[str] = field(default_factory=list)  # non-fatal parser messages, "file:line: ..."
 
     def panel_index(self, name: str) -> int:
         for i, p in enumerate(self.panels):
             if p.name == name:
                 return i
         raise KeyError(f"no panel named '{name}'")
+
+    def resolve_wavelength(self, headers: dict[str, object] | None = None) -> float:
+        """Wavelength in metres, converting a header photon energy (eV) or voltage (V)."""
+        src = self.wavelength
+        if not src.from_header:
+            return src.resolve()
+        try:
+            value = src.resolve(headers)
+        except (TypeError, ValueError):
+            raise ValueError(f"Value '{(headers or {}).get(src.location)}' ({src.location})"
+                             " can't be converted to float") from None
+        if self.wavelength_directive == "photon_energy":
+            return ev_to_wavelength(value)
+        if self.wavelength_directive == "electron_voltage":
+            return electron_wavelength(value)
+        return value
+
+    def resolve_beam(self, headers: dict[str, object] | None = None
+                     ) -> tuple[float, float, float, float]:
+        """(wavelength_m, clen_m, shift_x_m, shift_y_m) for one frame's header values.
+
+        Raises KeyError naming the header when a header location is missing, ValueError when
+        detector_shift_x is given without detector_shift_y (CrystFEL fails the frame too).
+        """
+        wavelength = self.resolve_wavelength(headers)
+        try:
+            clen = self.clen.resolve(headers)
+        except (TypeError, ValueError):
+            raise ValueError(f"Value '{(headers or {}).get(self.clen.location)}'"
+                             f" ({self.clen.location}) can't be converted to float") from None
+        shift_x = shift_y = 0.0
+        if self.detector_shift_x is not None:
+            if self.detector_shift_y is None:
+                raise ValueError("detector_shift_x is given without detector_shift_y")
+            shift_x = self.detector_shift_x.resolve(headers)
+            shift_y = self.detector_shift_y.resolve(headers)
+        return wavelength, clen, shift_x, shift_y
 
     def header_locations(self) -> list[str]:
         """Header locations this geometry consults, in CrystFEL's cache order."""

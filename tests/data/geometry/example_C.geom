@@ -1,0 +1,30 @@
+photon_energy = 9000          ; no unit -> eV
+clen = 0.05                   ; literal, no unit -> metres
+res = 5000
+adu_per_photon = 1
+data = /entry/data
+dim0 = %                      ; frame index
+
+pA/dim1 = 0                   ; panel index inside the array
+pA/dim2 = ss
+pA/dim3 = fs
+pA/min_fs = 0
+pA/max_fs = 99
+pA/min_ss = 0
+pA/max_ss = 99
+pA/corner_x = -100
+pA/corner_y = -105
+pA/fs = x
+pA/ss = y
+
+pB/dim1 = 1
+pB/dim2 = ss
+pB/dim3 = fs
+pB/min_fs = 0
+pB/max_fs = 99
+pB/min_ss = 0
+pB/max_ss = 99
+pB/corner_x = -100
+pB/corner_y = 5
+pB/fs = x
+pB/ss = y
