@@ -101,6 +101,8 @@ def decode_cbf(buf: bytes, where: str) -> np.ndarray:
     if len(raw) < size:
         raise PayloadError(where, f"CBF binary section truncated ({len(raw)} of {size} bytes)")
     if "byte_offset" in conversion.lower():
+        if n_el > size:  # every element takes at least one byte
+            raise PayloadError(where, f"CBF claims {n_el} elements in {size} bytes")
         out = np.empty(n_el, dtype=np.int64)
         if _byte_offset(raw, out) < 0:
             raise PayloadError(where, "CBF byte-offset data ends before all"

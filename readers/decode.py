@@ -11,7 +11,7 @@ from readers.headers import read_headers, resolve_beam
 from readers.message import RawMessage
 from readers.options import InputOptions
 from readers.payload_peaks import read_payload_peaks
-from readers.slab import cut_panel, fixed_indices, select_plane, to_float32
+from readers.slab import check_panel_fits, fixed_indices, to_float32
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
@@ -58,25 +58,25 @@ def open_payload(fmt: str, payload: bytes, metadata: dict, label: str):
     raise PayloadError(label, f"unknown data format '{fmt}'")
 
 
+def _read(reader, array, index: tuple) -> np.ndarray:
+    """array[index] for numpy arrays; through the reader (errors -> PayloadError) for HDF5."""
+    if isinstance(array, np.ndarray):
+        return array[index]
+    return reader.read(array, index)
+
+
 def _panel_pixels(reader, detector: Detector, label: str, fmt: str):
     """float32 pixels and non-finite masks per panel; each slab is decoded once."""
     data, nonfinite = [], []
-    planes: dict[tuple, object] = {}
+    arrays: dict[str, object] = {}
     for panel in detector.panels:
         fixed = fixed_indices(panel, label, fmt)
-        key = (panel.data, fixed)
         where = f"panel {panel.name} data '{panel.data}'"
-        if key not in planes:
-            arr = reader.array(panel.data)
-            plane = select_plane(arr, fixed, panel, label, where)
-            planes[key] = plane
-        plane = planes[key]
-        pixels = cut_panel(plane, panel, label, where)
-        if not isinstance(pixels, np.ndarray):  # an HDF5 dataset: read the rectangle now
-            sel = fixed + (slice(panel.min_ss, panel.max_ss + 1),
-                           slice(panel.min_fs, panel.max_fs + 1))
-            pixels = reader.read(reader.array(panel.data), sel)
-        out, bad = to_float32(pixels)
+        if panel.data not in arrays:
+            arrays[panel.data] = reader.array(panel.data)
+        arr = arrays[panel.data]
+        index = check_panel_fits(arr, fixed, panel, label, where)
+        out, bad = to_float32(_read(reader, arr, index))
         data.append(out)
         nonfinite.append(bad)
     return data, nonfinite
@@ -96,13 +96,8 @@ def _payload_masks(reader, detector: Detector, label: str, fmt: str) -> list[lis
             arr = reader.array(mask.data)
             if arr.ndim == 2:  # one mask for every frame/module of a stack
                 fixed = ()
-            plane = select_plane(arr, fixed, panel, label, where)
-            m = cut_panel(plane, panel, label, where)
-            if not isinstance(m, np.ndarray):
-                sel = fixed + (slice(panel.min_ss, panel.max_ss + 1),
-                               slice(panel.min_fs, panel.max_fs + 1))
-                m = reader.read(reader.array(mask.data), sel)
-            arrays.append(np.asarray(m).astype(np.int64))
+            index = check_panel_fits(arr, fixed, panel, label, where)
+            arrays.append(np.asarray(_read(reader, arr, index)).astype(np.int64))
         out.append(arrays)
     return out
 

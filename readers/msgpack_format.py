@@ -36,7 +36,7 @@ def unpack_main(buf: bytes, label: str) -> dict[str, object]:
                               unicode_errors="surrogateescape")
     except msgpack.ExtraData as exc:  # trailing bytes are ignored, as CrystFEL does
         obj = exc.unpacked
-    except (ValueError, msgpack.UnpackException) as exc:
+    except Exception as exc:  # noqa: BLE001 - any unpack failure is a bad payload
         raise PayloadError(label, f"MessagePack unpack failed ({type(exc).__name__}: {exc})") from None
     if isinstance(obj, (list, tuple)):
         if not obj:

@@ -23,9 +23,9 @@ def fixed_indices(panel: Panel, label: str, fmt: str) -> tuple[int, ...]:
     return tuple(fixed)
 
 
-def select_plane(array: np.ndarray, fixed: tuple[int, ...], panel: Panel, label: str,
-                 where: str) -> np.ndarray:
-    """The 2-D (ss, fs) plane of ``array`` addressed by the panel's fixed dims."""
+def check_panel_fits(array, fixed: tuple[int, ...], panel: Panel, label: str, where: str) -> tuple:
+    """The index tuple (fixed dims, ss slice, fs slice) of a panel in ``array`` (numpy or
+    h5py dataset), after checking rank, fixed indices and bounds."""
     if array.ndim != len(fixed) + 2:
         raise PayloadError(label, f"{where}: array has {array.ndim} dimensions but panel"
                                   f" {panel.name} expects {len(fixed) + 2}")
@@ -33,17 +33,12 @@ def select_plane(array: np.ndarray, fixed: tuple[int, ...], panel: Panel, label:
         if not 0 <= idx < array.shape[axis]:
             raise PayloadError(label, f"{where}: index {idx} is outside dimension {axis} of size"
                                       f" {array.shape[axis]} (panel {panel.name})")
-    return array[fixed] if fixed else array
-
-
-def cut_panel(plane: np.ndarray, panel: Panel, label: str, where: str) -> np.ndarray:
-    """The panel's rectangle of a 2-D slab, after checking that it fits."""
-    n_ss, n_fs = plane.shape
+    n_ss, n_fs = array.shape[-2:]
     if panel.max_fs >= n_fs or panel.max_ss >= n_ss or panel.min_fs < 0 or panel.min_ss < 0:
         raise PayloadError(label, f"{where}: data for panel {panel.name} ({panel.width} x "
                                   f"{panel.height} + {panel.min_fs} + {panel.min_ss}) is outside"
                                   f" data array bounds ({n_fs} x {n_ss})")
-    return plane[panel.min_ss:panel.max_ss + 1, panel.min_fs:panel.max_fs + 1]
+    return fixed + (slice(panel.min_ss, panel.max_ss + 1), slice(panel.min_fs, panel.max_fs + 1))
 
 
 def to_float32(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
