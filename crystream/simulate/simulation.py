@@ -69,13 +69,11 @@ def _header_values(detector: Detector, energy_ev: float, clen: float) -> dict[st
     headers: dict[str, object] = {}
     wl = detector.wavelength
     if wl.from_header:
-        text = detector.wavelength_text.split()
-        unit = text[-1] if len(text) > 1 else ""
+        # the source's scale converts the header to the directive's base unit (eV or m)
         if detector.wavelength_directive == "photon_energy":
-            headers[wl.location] = energy_ev / 1000.0 if unit == "keV" else energy_ev
+            headers[wl.location] = energy_ev / wl.scale
         elif detector.wavelength_directive == "wavelength":
-            lam = ev_to_wavelength(energy_ev)
-            headers[wl.location] = lam * 1e10 if unit == "A" else lam
+            headers[wl.location] = ev_to_wavelength(energy_ev) / wl.scale
         else:
             raise ValueError("simulated frames cannot supply an electron_voltage header")
     if detector.clen.from_header:
