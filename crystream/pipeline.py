@@ -32,7 +32,7 @@ class PipelineConfig:
     peaks: Any = None  # crystream.peaks.PeakSearchOptions
     indexing: Any = None  # crystream.indexing.IndexingOptions
     integration: Any = None  # crystream.integration.IntegrationOptions
-    min_peaks: int = 0  # --min-peaks: hit if num_peaks >= min_peaks
+    min_peaks: int | None = None  # --min-peaks; None: the peak options' min_peaks
     fix_divergence: float = 0.0  # --fix-divergence, rad, written as beam_divergence
 
     @property
@@ -95,10 +95,6 @@ def peak_resolution(q_norms: np.ndarray) -> float:
 def process_frame(frame: Frame, detector: Detector, target: Any,
                   config: PipelineConfig) -> Chunk:
     """Peaks, indexing and integration of one decoded frame, as the Chunk the stream gets."""
-    pixels_needed = config.peak_method not in ("none", "hdf5", "cxi", "msgpack")
-    if pixels_needed and not frame.has_image:
-        raise ValueError(f"frame {frame.filename} {frame.event}: peak search "
-                         f"'{config.peak_method}' needs pixel data, but the frame has none")
     if config.peak_method == "none":
         peaks = PeakList.empty()
     else:
@@ -106,12 +102,18 @@ def process_frame(frame: Frame, detector: Detector, target: Any,
         peaks = find_peaks(frame, detector,
                            _options(config.peaks, "crystream.peaks", "PeakSearchOptions"))
 
-    if len(peaks):
+    q_of = _stage("crystream.peaks.resolution", "peak_q_magnitudes")
+    if q_of is not None:  # the peak search's own definition of the 1/d column
+        q_norms = q_of(peaks, detector, frame)
+    elif len(peaks):
         q = peaks_to_q(detector, peaks.panel, peaks.fs, peaks.ss, frame.clen, frame.wavelength)
         q_norms = np.linalg.norm(q, axis=1)
     else:
         q_norms = np.zeros(0)
-    hit = len(peaks) >= config.min_peaks
+    min_peaks = config.min_peaks
+    if min_peaks is None:
+        min_peaks = int(getattr(config.peaks, "min_peaks", 0))
+    hit = len(peaks) >= min_peaks
 
     crystals: list = []
     indexed_by, tries = "none", 0

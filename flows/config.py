@@ -36,7 +36,7 @@ class FlowConfig:
     dashboard_address: str | None = "127.0.0.1:8787"
     max_in_flight: int | None = None
     connections: int | None = None
-    command_line: str = "crystream"  # for the stream header
+    command_line: tuple[str, ...] = ("crystream",)  # argv, for the stream header
     indexing_methods: str | None = None  # the --indexing string, None if auto-detected
     progress: bool = True  # live line on stderr
     log_errors: bool = True  # one line per failed frame on stderr

@@ -1,0 +1,15 @@
+"""The embedded default: a LocalCluster of ``-j`` single-threaded worker processes."""
+
+from __future__ import annotations
+
+from distributed import LocalCluster
+
+
+def local_cluster(n_workers: int, dashboard_address: str | None = "127.0.0.1:8787",
+                  host: str = "127.0.0.1") -> LocalCluster:
+    """``n_workers`` worker processes, one thread each (frames are CPU-bound and numba
+    releases the GIL only inside kernels), scheduler on ``host``; dashboard if an address
+    is given (port 0: any free port)."""
+    return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                        host=host, scheduler_port=0,
+                        dashboard_address=dashboard_address if dashboard_address else None)

@@ -1,0 +1,246 @@
+"""Ingest actors: one per source connection, each pulling frames and submitting their tasks.
+
+An actor lives on a worker and runs a pull thread. Each frame becomes one task
+(pipeline_task.frame_task / local_frame_task) that decodes, processes and hands its chunk to
+the writer actor. Bytes received here stay here: the task runs on this worker and takes the
+message from a process-local slot (nothing goes through the scheduler or the client). A SUB
+actor also sends frames to other workers, as a task argument to the least busy worker.
+File-list actors take paths from the writer (which holds the list), so the list survives the
+loss of a worker. At most ``limit`` frames are in flight per actor: REQ, ASAP::O and files
+wait; SUB drops the frame and counts it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import threading
+import time
+from typing import Any
+
+from flows.pipeline_task import LOCAL_MESSAGES, frame_task, local_frame_task
+
+
+class Ingest:
+    """Dask actor owning one source connection (see the module docstring)."""
+
+    def __init__(self, flow_id: str, config, conn: int, writer, limit: int) -> None:
+        from distributed import get_client, get_worker
+        self.flow_id = flow_id
+        self.config = config
+        self.conn = conn
+        self.writer = writer
+        self.limit = max(1, limit)
+        self.worker = get_worker()
+        self.address = self.worker.address
+        self.client = get_client()
+        self.received = 0
+        self.dropped = 0
+        self.submitted = 0
+        self.written = 0
+        self.failed = 0
+        self.error: str | None = None
+        self.done = False
+        self.last_arrival = time.time()
+        self._stop = threading.Event()
+        self._lid = itertools.count()
+        self._futures: dict[int, Any] = {}
+        self._messages: dict[int, Any] = {}  # kept until written (ASAP::O acks)
+        self._pending: list[tuple] = []
+        self._call = None
+        self._last_call = 0.0
+        self._writer_stop = False
+        self._source = None
+        self._workers: list[str] = [self.address]
+        self._workers_checked = 0.0
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                         name=f"crystream-ingest-{conn}")
+
+    # ---------------------------------------------------------------- control
+    def start(self) -> str:
+        self._thread.start()
+        return self.address
+
+    def stop(self) -> None:
+        """Stop pulling; frames in flight are still finished and written."""
+        self._stop.set()
+
+    def stats(self) -> dict:
+        return {"conn": self.conn, "worker": self.address, "received": self.received,
+                "dropped": self.dropped, "submitted": self.submitted,
+                "written": self.written, "failed": self.failed,
+                "in_flight": len(self._futures), "done": self.done, "error": self.error,
+                "idle": time.time() - self.last_arrival}
+
+    # ---------------------------------------------------------------- loop
+    def _run(self) -> None:
+        try:
+            if self.config.source == "files":
+                self._run_files()
+            else:
+                self._run_stream()
+            while self._futures and not self._writer_lost():
+                self._service(block=True)
+        except Exception as exc:  # noqa: BLE001 - reported to the run, which goes on
+            self.error = f"{type(exc).__name__}: {exc}"
+            print(f"crystream: input connection {self.conn} on {self.address} stopped: "
+                  f"{self.error}", file=sys.stderr, flush=True)
+        finally:
+            self._close_source()
+            self.done = True
+            try:
+                self.writer.connection_done(self.conn, self.stats()).result()
+            except Exception:  # noqa: BLE001
+                pass
+
+    def _writer_lost(self) -> bool:
+        return False
+
+    def _run_files(self) -> None:
+        exhausted = False
+        while not exhausted and not self._stop.is_set() and not self._writer_stop:
+            room = self.limit - len(self._futures)
+            if room <= 0:
+                self._service(block=True)
+                continue
+            msgs, exhausted = self.writer.take(self.conn, room).result()
+            for msg in msgs:
+                self.received += 1
+                self.last_arrival = time.time()
+                self._submit(msg, self.last_arrival, serial=msg.serial)
+            self._service()
+
+    def _run_stream(self) -> None:
+        from flows.sources import messages, open_stream_source
+        self._source = open_stream_source(self.config, self.conn)
+        sub = self.config.source == "zmq_sub"
+        for msg in messages(self._source, lambda: self._stop.is_set() or self._writer_stop):
+            if self._stop.is_set() or self._writer_stop:
+                break
+            if msg is None:  # a receive timeout, if the source reports them
+                self._service()
+                continue
+            now = time.time()
+            self.received += 1
+            self.last_arrival = now
+            if sub:
+                self._service()
+                if len(self._futures) >= self.limit:
+                    self.dropped += 1
+                    continue
+            else:
+                while len(self._futures) >= self.limit and not self._stop.is_set():
+                    self._service(block=True)
+            # ZeroMQ frames get their serial from the writer, in arrival order
+            self._submit(msg, now, serial=msg.serial if self.config.source == "asapo" else None)
+            self._service()
+
+    # ---------------------------------------------------------------- submitting
+    def _target(self) -> str:
+        """SUB spreads frames over all workers (the least busy first); others stay local."""
+        if self.config.source != "zmq_sub":
+            return self.address
+        now = time.time()
+        if now - self._workers_checked > 2.0:
+            info = self.client.scheduler_info(n_workers=-1)["workers"]
+            self._workers = [a for a, w in info.items()
+                             if not str(w.get("name", "")).startswith("crystream-writer")]
+            self._workers_checked = now
+            self._load = {a: 0 for a in self._workers}
+        load: dict[str, int] = {a: 0 for a in self._workers}
+        for fut in self._futures.values():
+            addr = getattr(fut, "_crystream_target", None)
+            if addr in load:
+                load[addr] += 1
+        return min(self._workers, key=lambda a: (load[a], a != self.address))
+
+    def _submit(self, msg, arrival: float, serial: int | None = None) -> None:
+        lid = next(self._lid)
+        key = f"{self.flow_id}-c{self.conn}-f{lid}"
+        target = self._target()
+        if msg.payload is not None and target == self.address:
+            LOCAL_MESSAGES[key] = msg
+            fut = self.client.submit(local_frame_task, self.flow_id, self.writer, self.conn,
+                                     lid, key, key=key, workers=[target],
+                                     allow_other_workers=False, pure=False)
+        else:
+            fut = self.client.submit(frame_task, self.flow_id, self.writer, self.conn, lid,
+                                     msg, key=key, workers=[target],
+                                     allow_other_workers=True, pure=False)
+        fut._crystream_target = target
+        self._futures[lid] = fut
+        self._messages[lid] = msg
+        self.submitted += 1
+        self._pending.append((lid, serial, msg.filename,
+                              None if serial is None else msg.event, arrival))
+
+    # ---------------------------------------------------------------- writer traffic
+    def _service(self, block: bool = False) -> None:
+        """Send tracked frames to the writer (one call at a time, so order is kept) and
+        take back which of ours were written or failed."""
+        if self._call is not None:
+            if block:
+                try:
+                    self._call.result(timeout=0.05)
+                except TimeoutError:
+                    pass
+                except Exception:  # noqa: BLE001 - actor timeouts differ by version
+                    if not self._call.done():
+                        pass
+            if not self._call.done():
+                self._check_futures()
+                return
+            reply = self._call.result()
+            self._call = None
+            self._handle(reply)
+        now = time.time()
+        if self._pending or now - self._last_call > (0.02 if block else 0.2):
+            items, self._pending = self._pending, []
+            self._call = self.writer.track(self.conn, items, self.stats())
+            self._last_call = now
+        if block and self._call is None:
+            time.sleep(0.01)
+
+    def _handle(self, reply: dict) -> None:
+        for lid in reply["written"]:
+            self._finish(lid, ok=True)
+        for lid in reply["failed"]:
+            self._finish(lid, ok=False)
+        if reply["stop"]:
+            self._writer_stop = True
+
+    def _finish(self, lid: int, ok: bool) -> None:
+        self._futures.pop(lid, None)
+        msg = self._messages.pop(lid, None)
+        LOCAL_MESSAGES.pop(f"{self.flow_id}-c{self.conn}-f{lid}", None)
+        if ok:
+            self.written += 1
+        else:
+            self.failed += 1
+        ack = getattr(self._source, "ack", None)
+        if ack is not None and msg is not None:
+            try:
+                ack(msg)
+            except Exception as exc:  # noqa: BLE001
+                print(f"crystream: could not acknowledge {msg.label}: {exc}",
+                      file=sys.stderr, flush=True)
+
+    def _check_futures(self) -> None:
+        """Tasks that died outside process_frame (e.g. KilledWorker) are reported as failed."""
+        for lid, fut in list(self._futures.items()):
+            if fut.status in ("error", "cancelled", "lost") and not getattr(
+                    fut, "_crystream_reported", False):
+                fut._crystream_reported = True
+                try:
+                    reason = repr(fut.exception(timeout=1))
+                except Exception as exc:  # noqa: BLE001
+                    reason = f"task {fut.status}: {exc}"
+                self.writer.fail(self.conn, lid, reason)
+
+    def _close_source(self) -> None:
+        close = getattr(self._source, "close", None)
+        if close is not None:
+            try:
+                close()
+            except Exception:  # noqa: BLE001
+                pass

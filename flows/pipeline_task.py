@@ -1,0 +1,175 @@
+"""The per-frame Dask task (decode -> peaks -> index -> integrate) and per-worker state.
+
+Per-worker state (parsed geometry, target cell, stage options) is built once per worker by a
+WorkerPlugin and looked up by flow id; tasks carry only the flow id and the raw message (or,
+for bytes received on the same worker, the key of a process-local slot), so nothing big
+travels through the scheduler.
+"""
+
+from __future__ import annotations
+
+import importlib
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from distributed.diagnostics.plugin import WorkerPlugin
+
+from crystream.chunk import Chunk
+from crystream.pipeline import PipelineConfig, StageUnavailable, process_frame
+
+# Messages received by an ingest actor in this process, waiting for their task (key -> msg).
+LOCAL_MESSAGES: dict[str, Any] = {}
+_STATES: dict[str, "WorkerState"] = {}
+_CONFIGS: dict[str, Any] = {}
+_LOCK = threading.Lock()
+
+
+def _import(module: str, name: str, what: str) -> Any:
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ModuleNotFoundError, AttributeError) as exc:
+        raise StageUnavailable(f"{what} ({module}.{name}) is not available: {exc}") from None
+
+
+def load_detector(path: str):
+    """Parse the geometry file (GeometryError names file:line)."""
+    return _import("crystream.geometry.parser", "load_geometry", "geometry parser")(path)
+
+
+def load_target(path: str | None):
+    """The target cell from -p, or None."""
+    if not path:
+        return None
+    return _import("crystream.cellfile", "load_cell", "unit-cell reader")(path)
+
+
+@dataclass
+class WorkerState:
+    """What every frame on this worker needs, built once."""
+
+    config: Any  # FlowConfig
+    detector: Any
+    target: Any
+    pipeline: PipelineConfig
+    decode: Any  # readers.decode.decode_message
+
+
+def _build_state(config) -> WorkerState:
+    detector = load_detector(config.geometry)
+    target = load_target(config.cell)
+    decode = _import("readers.decode", "decode_message", "decoder")
+    return WorkerState(config, detector, target, config.pipeline or PipelineConfig(), decode)
+
+
+def worker_state(flow_id: str) -> WorkerState:
+    """This process's state for ``flow_id`` (built on first use)."""
+    state = _STATES.get(flow_id)
+    if state is None:
+        with _LOCK:
+            state = _STATES.get(flow_id)
+            if state is None:
+                if flow_id not in _CONFIGS:
+                    raise RuntimeError(f"flow {flow_id} is not registered on this worker")
+                state = _STATES[flow_id] = _build_state(_CONFIGS[flow_id])
+    return state
+
+
+def register_flow(flow_id: str, config) -> None:
+    """Make ``config`` known in this process (the plugin does it on every worker)."""
+    _CONFIGS[flow_id] = config
+
+
+def forget_flow(flow_id: str) -> None:
+    _CONFIGS.pop(flow_id, None)
+    _STATES.pop(flow_id, None)
+    for key in [k for k in LOCAL_MESSAGES if k.startswith(flow_id)]:
+        LOCAL_MESSAGES.pop(key, None)
+
+
+class FlowPlugin(WorkerPlugin):
+    """Registers a flow's configuration on each worker (also on workers that join later)."""
+
+    def __init__(self, flow_id: str, config) -> None:
+        self.flow_id = flow_id
+        self.config = config
+        self.name = f"crystream-{flow_id}"
+
+    def setup(self, worker) -> None:
+        register_flow(self.flow_id, self.config)
+        try:  # build state now so the first frame does not pay for it
+            worker_state(self.flow_id)
+        except Exception:  # noqa: BLE001 - reported per frame with the frame's name
+            _STATES.pop(self.flow_id, None)
+
+    def teardown(self, worker) -> None:
+        forget_flow(self.flow_id)
+
+
+@dataclass
+class FrameResult:
+    """What one frame's task gives the writer: its chunk, or why there is none."""
+
+    chunk: Chunk | None
+    error: str | None
+    label: str
+    started: float
+    finished: float
+    worker: str = ""
+
+
+def _label(msg) -> str:
+    label = getattr(msg, "label", None)
+    return label if isinstance(label, str) else repr(msg)
+
+
+def process_message(state: WorkerState, msg) -> Chunk:
+    """Decode one raw message and process it into a chunk (no Dask involved)."""
+    frame = state.decode(msg, state.detector, state.config.input)
+    frame.filename, frame.event = msg.filename, msg.event
+    frame.serial = msg.serial
+    return process_frame(frame, state.detector, state.target, state.pipeline)
+
+
+def run_frame(flow_id: str, msg) -> FrameResult:
+    """The Dask task for one frame; errors become a FrameResult that names the frame."""
+    started = time.time()
+    worker = ""
+    try:
+        from distributed import get_worker
+        worker = get_worker().address
+    except ValueError:
+        pass
+    try:
+        chunk = process_message(worker_state(flow_id), msg)
+        return FrameResult(chunk, None, _label(msg), started, time.time(), worker)
+    except Exception as exc:  # noqa: BLE001 - one bad frame must not stop the run
+        text = str(exc).splitlines()[0] if str(exc) else ""
+        return FrameResult(None, f"{type(exc).__name__}: {text}", _label(msg), started,
+                           time.time(), worker)
+
+
+def run_local_frame(flow_id: str, key: str) -> FrameResult:
+    """The task for a frame whose bytes an ingest actor in this process holds under ``key``."""
+    msg = LOCAL_MESSAGES.pop(key, None)
+    if msg is None:
+        return FrameResult(None, "frame bytes are not on this worker (worker restarted?)",
+                           key, time.time(), time.time())
+    return run_frame(flow_id, msg)
+
+
+def _deliver(writer, conn: int, lid: int, result: FrameResult) -> str | None:
+    writer.deliver(conn, lid, result).result()
+    return result.error
+
+
+def frame_task(flow_id: str, writer, conn: int, lid: int, msg) -> str | None:
+    """Process a frame whose message travels with the task (file paths, SUB fan-out) and
+    hand the result straight to the writer actor; returns the error text, if any."""
+    return _deliver(writer, conn, lid, run_frame(flow_id, msg))
+
+
+def local_frame_task(flow_id: str, writer, conn: int, lid: int, key: str) -> str | None:
+    """As frame_task, for bytes an ingest actor in this same process holds under ``key``."""
+    return _deliver(writer, conn, lid, run_local_frame(flow_id, key))

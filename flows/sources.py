@@ -1,0 +1,53 @@
+"""Opening the readers' sources from a FlowConfig, inside the process that will pull from them.
+
+Sources are not picklable (sockets, ASAP::O consumers), so each ingest actor opens its own
+here. Every source is an iterable of readers.message.RawMessage; ``ack(msg)`` (ASAP::O) and
+``close()`` are called when present.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Iterable
+
+from crystream.pipeline import StageUnavailable
+
+
+def _cls(module: str, name: str) -> Any:
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ModuleNotFoundError, AttributeError) as exc:
+        raise StageUnavailable(f"source {module}.{name} is not available: {exc}") from None
+
+
+def open_file_list(config) -> Iterable:
+    """The -i list as RawMessages with paths (no bytes: each task reads its own file)."""
+    return _cls("readers.files", "FileListSource")(config.input.input, config.input)
+
+
+def messages(source, stop, timeout: float = 0.5):
+    """RawMessages from ``source``, with None for each receive timeout (so the caller can
+    look after its frames in flight); ends with the source or when ``stop()`` is true."""
+    next_message = getattr(source, "next_message", None)
+    if next_message is None:
+        yield from source
+        return
+    while not stop():
+        msg = next_message(timeout)
+        if msg is None and getattr(source, "finished", False):
+            return
+        yield msg
+
+
+def open_stream_source(config, connection: int) -> Any:
+    """This connection's ZeroMQ or ASAP::O source."""
+    opts = config.input
+    if config.source == "zmq_sub":
+        return _cls("readers.zmq_source", "ZmqSubSource")(
+            opts.zmq_input, tuple(opts.zmq_subscribe or ()), serial_start=opts.serial_start)
+    if config.source == "zmq_req":
+        return _cls("readers.zmq_source", "ZmqReqSource")(
+            opts.zmq_input, opts.zmq_request, serial_start=opts.serial_start)
+    if config.source == "asapo":
+        return _cls("readers.asapo_source", "AsapoSource")(opts)
+    raise ValueError(f"no stream source for source kind '{config.source}'")
