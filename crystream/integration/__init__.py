@@ -128,9 +128,6 @@ def integrate_crystals(frame: Frame, peaks: PeakList, crystals: list[Crystal],
     out = prepare_crystals(frame, peaks, crystals, detector, options)
     if options.cell_parameters_only or method.method == "none" or not out:
         return out
-    if method.method == "prof2d":
-        raise ValueError("--integration=prof2d is not implemented in crystream; use rings "
-                         "(optionally rings-cen)")
     preds = []
     for cr in out:
         max_q = cr.resolution_limit + options.push_res_m
