@@ -132,6 +132,15 @@ def test_iter_chunks_from_file_handle_matches_read_stream(sample):
     assert [c.peak_resolution for c in chunks] == [c.peak_resolution for c in sample.chunks]
 
 
+def test_binary_handle_and_gzip(tmp_path):
+    import gzip
+    with open(ZAEF, "rb") as fh:
+        assert [len(c.peaks) for c in read_stream(fh).chunks] == ZAEF_PEAKS
+    path = tmp_path / "z.stream.gz"
+    path.write_bytes(gzip.compress(ZAEF.read_bytes()))
+    assert [len(c.peaks) for c in iter_chunks(path)] == ZAEF_PEAKS
+
+
 def test_truncated_last_chunk_is_reported_and_skipped(tmp_path):
     text = SAMPLE.read_text()
     cut = text.rindex("End of reflections") - 30  # inside the last reflection table

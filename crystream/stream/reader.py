@@ -8,6 +8,8 @@ panel-relative (slab minus min_fs/min_ss); cells are rebuilt from astar/bstar/cs
 
 from __future__ import annotations
 
+import gzip
+import io
 import logging
 import math
 import os
@@ -22,6 +24,7 @@ from crystream.cellfile import CellError, lattice_only_cell, parse_cell
 from crystream.chunk import Chunk, Crystal, Reflections
 from crystream.frame import PeakList
 from crystream.geometry.detector import Detector
+from crystream.geometry.parser import parse_geometry
 from crystream.stream.format import (CELL_END, CELL_START, CHUNK_END, CHUNK_START,
                                      CRYSTAL_END, CRYSTAL_START, GEOM_END, GEOM_START,
                                      INDEXING_PREFIX, NO_REFLECTIONS, PEAK_END, PEAK_START,
@@ -179,7 +182,10 @@ def _panel_names(detector: Detector, panel: np.ndarray) -> np.ndarray:
 
 
 def read_stream(source: str | os.PathLike | TextIO, detector: Detector | None = None) -> Stream:
-    """Read a whole stream; ``detector`` replaces the stream's own geometry if given."""
+    """Read a whole stream (a path, ``.gz`` too, or an open text or binary file).
+
+    ``detector`` replaces the stream's own geometry if given.
+    """
     with StreamReader(source, detector) as reader:
         chunks = list(reader)
         return Stream(reader.header, chunks, reader.problems)
@@ -233,15 +239,18 @@ class StreamReader:
                  detector: Detector | None = None) -> None:
         if isinstance(source, (str, os.PathLike)):
             self.name = os.fspath(source)
+            opener = gzip.open if self.name.endswith(".gz") else open
             try:
-                self._fh: TextIO = open(self.name, encoding="utf-8", errors="replace")
+                self._fh: TextIO = opener(self.name, "rt", encoding="utf-8", errors="replace")
             except OSError as exc:
                 raise StreamError(f"{self.name}:0: cannot open stream: {exc.strerror}") from None
             self._own = True
         else:
-            self._fh = source
             self.name = str(getattr(source, "name", "<stream>"))
             self._own = False
+            if isinstance(source, (io.RawIOBase, io.BufferedIOBase)):
+                source = io.TextIOWrapper(source, encoding="utf-8", errors="replace")
+            self._fh = source
         self._lines = enumerate((line.rstrip("\r\n") for line in self._fh), start=1)
         self._pending_chunk: int | None = None
         self.problems: list[str] = []
@@ -316,10 +325,6 @@ class StreamReader:
                             target, methods)
 
     def _parse_geometry(self, text: str, start_line: int) -> Detector:
-        try:
-            from crystream.geometry.parser import parse_geometry
-        except ImportError as exc:  # pragma: no cover - only while the parser is missing
-            raise self._fail(start_line, f"cannot parse the geometry block: {exc}") from None
         try:
             detector = parse_geometry(text, self.name)
         except ValueError as exc:
