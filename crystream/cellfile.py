@@ -147,7 +147,8 @@ def _parse_pdb(lines: list[str], name: str) -> UnitCell:
 
 
 def _parse_cryst1(line: str, where: str) -> UnitCell:
-    """Fixed columns (1-based): a 7-15, b 16-24, c 25-33, angles 34-40, 41-47, 48-54; centering 56."""
+    """Fixed columns (1-based): a 7-15, b 16-24, c 25-33, angles 34-40, 41-47, 48-54;
+    centering at 56."""
     if len(line) < 56:
         raise CellError(f"{where}: CRYST1 line too short ({len(line)} characters, "
                         f"need 56 for the space group)")
