@@ -187,3 +187,32 @@ class FrameServer:
                 return
             sock.send_multipart(([self.topic] if self.topic else []) + parts, copy=False)
             self.sent += 1
+
+
+def file_frames(list_path: str, detector: Detector, options=None, loop: bool = False,
+                base_dir: str | None = None) -> Iterator[Frame]:
+    """Frames read from the files of a list (``-i LIST``); ``loop`` repeats the list forever.
+
+    Files that cannot be read are logged and skipped, as in a processing run.
+    """
+    import logging
+
+    from readers.decode import decode_message
+    from readers.errors import PayloadError
+    from readers.files import FileListSource
+    from readers.options import InputOptions
+
+    log = logging.getLogger(__name__)
+    options = options or InputOptions()
+    while True:
+        produced = 0
+        for message in FileListSource(list_path, detector, base_dir=base_dir):
+            try:
+                frame = decode_message(message, detector, options)
+            except (PayloadError, OSError, ValueError) as exc:
+                log.error("%s: %s", message.label, exc)
+                continue
+            produced += 1
+            yield frame
+        if not loop or produced == 0:
+            return
