@@ -284,8 +284,8 @@ def pf8_panel(data, bad, codes, mean, hi, min_snr, min_pix, max_pix, bg_radius, 
                 sws += wgt * qs[k]
             if abs(sw) < 1e-10:
                 continue
-            cfs = int(np.rint(swf / abs(sw)))
-            css = int(np.rint(sws / abs(sw)))
+            cfs = int(math.floor(swf / abs(sw) + 0.5))  # halves round up, as CrystFEL does
+            css = int(math.floor(sws / abs(sw) + 0.5))
             # Local background: full disc of radius 2R (loop -2R .. 2R-1), below threshold.
             nbg = 0
             sbg = 0.0

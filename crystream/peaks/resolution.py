@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import threading
-import weakref
-from collections import OrderedDict
-
 import numpy as np
 
 from crystream.frame import Frame, PeakList
-from crystream.geometry.detector import Detector, peaks_to_q, scattering_vectors
-
-_hr_lock = threading.Lock()
-_hr_cache: OrderedDict = OrderedDict()
+from crystream.geometry.detector import Detector, peaks_to_q
 
 
 def peak_q_magnitudes(peaks: PeakList, detector: Detector, frame: Frame) -> np.ndarray:
@@ -45,32 +38,12 @@ def peak_resolution_of(peaks: PeakList, detector: Detector, frame: Frame) -> flo
 
 
 def highres_masks(detector: Detector, frame: Frame, highres: float) -> list[np.ndarray] | None:
-    """Pixels with |q| >= 1/highres at their corner (integer fs, ss), per panel; None if inf."""
+    """Pixels with |q| >= 1/highres (Angstrom) at their corner, per panel; None if inf.
+
+    Delegates to crystream.geometry.badpixels, which caches the maps per detector.
+    """
     if not np.isfinite(highres):
         return None
-    key = ("highres", float(highres), float(frame.clen), float(frame.wavelength),
-           float(frame.detector_shift_x), float(frame.detector_shift_y))
-
-    def build() -> list[np.ndarray]:
-        limit = 1.0 / (highres * 1e-10)
-        out = []
-        for p in detector.panels:
-            ss, fs = np.mgrid[0:p.height, 0:p.width]
-            q = scattering_vectors(p, fs, ss, frame.clen, frame.wavelength,
-                                   frame.detector_shift_x, frame.detector_shift_y)
-            m = np.linalg.norm(q, axis=-1) >= limit
-            m.flags.writeable = False
-            out.append(m)
-        return out
-
-    with _hr_lock:
-        hit = _hr_cache.get((id(detector),) + key)
-        if hit is not None and hit[0]() is detector:
-            _hr_cache.move_to_end((id(detector),) + key)
-            return hit[1]
-    masks = build()
-    with _hr_lock:
-        _hr_cache[(id(detector),) + key] = (weakref.ref(detector), masks)
-        while len(_hr_cache) > 16:  # clen/wavelength may change per frame: keep a few
-            _hr_cache.popitem(last=False)
-    return masks
+    from crystream.geometry.badpixels import highres_masks as _masks
+    return _masks(detector, float(highres) * 1e-10, frame.clen, frame.wavelength,
+                  frame.detector_shift_x, frame.detector_shift_y)
