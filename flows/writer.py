@@ -267,6 +267,7 @@ class Writer:
             snap["ingest_stats"] = list(self.metrics.ingest.values())
             snap["connections_done"] = len(self._done_conns)
             snap["connections"] = self.n_connections
+            snap["flow_id"] = self.flow_id
             return snap
 
     def all_done(self) -> bool:
@@ -291,8 +292,7 @@ class Writer:
                 self._fh.flush()
                 self._fh.close()
                 self._closed = True
-            snap = self.metrics.snapshot(0, True)
-            snap["errors"] = self.errors[-20:]
+            snap = self.snapshot()
             self._publish(snap)
             return snap
 
