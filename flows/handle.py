@@ -52,6 +52,11 @@ class FlowHandle:
             return None
         return link.rsplit("/", 1)[0] + "/crystream" if link.endswith("/status") else link
 
+    def processing_workers(self) -> list[str]:
+        """Addresses of the workers that process frames (not the writer's own worker)."""
+        info = self.client.scheduler_info(n_workers=-1)["workers"]
+        return sorted(a for a in info if a != self._writer_worker.address)
+
     @property
     def finished(self) -> bool:
         return self._finished.is_set()
