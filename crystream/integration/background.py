@@ -5,31 +5,41 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from crystream.geometry.detector import Detector
+
+
+@njit(cache=True, nogil=True)
+def _mask_kernel(counts, sel, cfs, css, inner):  # pragma: no cover - compiled
+    height, width = counts.shape
+    r2 = inner * inner
+    for j in range(len(sel)):
+        n = sel[j]
+        for dq in range(-inner, inner + 1):
+            s = css[n] + dq
+            if s < 0 or s >= height:
+                continue
+            for dp in range(-inner, inner + 1):
+                f = cfs[n] + dp
+                if dp * dp + dq * dq <= r2 and 0 <= f < width:
+                    counts[s, f] += 1
 
 
 def background_mask(detector: Detector, panel: np.ndarray, fs: np.ndarray, ss: np.ndarray,
                     inner: int) -> list[np.ndarray]:
     """Per panel, how many predicted reflections (of all crystals) have each pixel within
     ``inner`` of their truncated position; such pixels are kept out of other boxes' backgrounds."""
-    offs = np.arange(-inner, inner + 1)
-    dq, dp = np.meshgrid(offs, offs, indexing="ij")
-    disc = dp * dp + dq * dq <= inner * inner
-    dp, dq = dp[disc], dq[disc]
-    out = []
     cfs = np.asarray(fs).astype(np.int64)  # truncation, as (int) in C
     css = np.asarray(ss).astype(np.int64)
     panel = np.asarray(panel)
+    out = []
     for i, p in enumerate(detector.panels):
-        sel = panel == i
-        counts = np.zeros(p.height * p.width, dtype=np.int32)
-        if sel.any():
-            f = (cfs[sel][:, None] + dp[None, :]).ravel()
-            s = (css[sel][:, None] + dq[None, :]).ravel()
-            on = (f >= 0) & (f < p.width) & (s >= 0) & (s < p.height)
-            np.add.at(counts, s[on] * p.width + f[on], 1)
-        out.append(counts.reshape(p.height, p.width))
+        counts = np.zeros((p.height, p.width), dtype=np.int32)
+        sel = np.flatnonzero(panel == i)
+        if len(sel):
+            _mask_kernel(counts, sel, cfs, css, int(inner))
+        out.append(counts)
     return out
 
 

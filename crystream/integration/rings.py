@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 IGNORE, PEAK, BACKGROUND = 0, 1, 2
 
@@ -55,32 +56,52 @@ class Boxes:
     off_panel: np.ndarray  # (n,) bool: some pixel of the box is outside its panel
 
 
+@njit(cache=True, nogil=True)
+def _cut_kernel(data, bad, counts, sat, sat_is_map, sel, cfs, css, half, values, bad_out,
+                counts_out, sat_out, off):  # pragma: no cover - compiled
+    height, width = data.shape
+    size = 2 * half + 1
+    for j in range(len(sel)):
+        n = sel[j]
+        cf = cfs[n]
+        cs = css[n]
+        off[n] = cf - half < 0 or cf + half >= width or cs - half < 0 or cs + half >= height
+        for a in range(size):
+            s = cs - half + a
+            for b in range(size):
+                f = cf - half + b
+                if 0 <= s < height and 0 <= f < width:
+                    values[n, a, b] = data[s, f]
+                    bad_out[n, a, b] = bad[s, f]
+                    counts_out[n, a, b] = counts[s, f]
+                    sat_out[n, a, b] = sat[s, f] if sat_is_map else sat[0, 0]
+                else:
+                    values[n, a, b] = 0.0
+                    bad_out[n, a, b] = True
+                    counts_out[n, a, b] = 0
+                    sat_out[n, a, b] = np.inf
+
+
 def cut_boxes(pixels: FramePixels, panel: np.ndarray, cfs: np.ndarray, css: np.ndarray,
               half: int) -> Boxes:
-    """Gather every reflection's box; off-panel pixels are flagged, their values are junk."""
+    """Gather every reflection's box; off-panel pixels are flagged bad (values 0)."""
     n = len(panel)
     size = 2 * half + 1
-    offs = np.arange(-half, half + 1)
     values = np.zeros((n, size, size))
-    bad = np.ones((n, size, size), dtype=bool)
+    bad = np.ones((n, size, size), dtype=np.bool_)
     counts = np.zeros((n, size, size), dtype=np.int32)
     sat = np.full((n, size, size), np.inf)
-    off = np.zeros(n, dtype=bool)
+    off = np.zeros(n, dtype=np.bool_)
+    cfs = np.ascontiguousarray(cfs, dtype=np.int64)
+    css = np.ascontiguousarray(css, dtype=np.int64)
     for i in np.unique(panel):
         sel = np.flatnonzero(panel == i)
-        data = pixels.data[int(i)]
-        height, width = data.shape
-        fs = cfs[sel][:, None, None] + offs[None, None, :]
-        ss = css[sel][:, None, None] + offs[None, :, None]
-        off[sel] = ((cfs[sel] - half < 0) | (cfs[sel] + half >= width)
-                    | (css[sel] - half < 0) | (css[sel] + half >= height))
-        fs = np.clip(fs, 0, width - 1)
-        ss = np.clip(ss, 0, height - 1)
-        values[sel] = data[ss, fs]
-        bad[sel] = pixels.bad[int(i)][ss, fs]
-        counts[sel] = pixels.counts[int(i)][ss, fs]
         level = pixels.saturation[int(i)]
-        sat[sel] = level[ss, fs] if isinstance(level, np.ndarray) else level
+        is_map = isinstance(level, np.ndarray)
+        level_arr = (np.ascontiguousarray(level, dtype=np.float64) if is_map
+                     else np.full((1, 1), float(level)))
+        _cut_kernel(pixels.data[int(i)], pixels.bad[int(i)], pixels.counts[int(i)], level_arr,
+                    is_map, sel, cfs, css, half, values, bad, counts, sat, off)
     return Boxes(values, bad, counts, sat, off)
 
 
@@ -122,37 +143,77 @@ class RingResult:
     bg_ok: np.ndarray  # gradient test (always true for a flat background)
 
 
+@njit(cache=True, nogil=True)
+def _rings_kernel(values, peak, bg, p, q, a, b, c, gain, intensity, sigma, peak_val, bg_mean,
+                  bg_ok):  # pragma: no cover - compiled
+    n, size, _ = values.shape
+    for i in range(n):
+        m = 0
+        sum_v = 0.0
+        sum_p = 0.0
+        sum_q = 0.0
+        nbg = 0
+        sum_bg = 0.0
+        top = -np.inf
+        top_pk = -np.inf
+        top_p = 0.0
+        top_q = 0.0
+        for y in range(size):
+            for x in range(size):
+                v = values[i, y, x]
+                if peak[i, y, x]:
+                    m += 1
+                    sum_v += v
+                    sum_p += p[y, x]
+                    sum_q += q[y, x]
+                    if v > top_pk:
+                        top_pk = v
+                        top_p = p[y, x]
+                        top_q = q[y, x]
+                elif bg[i, y, x]:
+                    nbg += 1
+                    sum_bg += v
+                else:
+                    continue
+                if v > top:
+                    top = v
+        mean = sum_bg / nbg if nbg > 0 else np.nan
+        var = 0.0
+        for y in range(size):
+            for x in range(size):
+                if bg[i, y, x]:
+                    d = values[i, y, x] - mean
+                    var += d * d
+        var = var / nbg if nbg > 0 else np.nan
+        inten = sum_v - (a[i] * sum_p + b[i] * sum_q + c[i] * m)
+        g = gain[i]
+        pois = g * inten
+        if abs(inten / g) < 1.0:
+            pois = g * g
+        if inten < -g:
+            pois = -g * inten
+        intensity[i] = inten
+        sigma[i] = np.sqrt(pois + m * var)
+        peak_val[i] = top
+        bg_mean[i] = mean
+        limit = abs(top_pk - (a[i] * top_p + b[i] * top_q + c[i])) / 10.0
+        bg_ok[i] = abs(a[i]) <= limit and abs(b[i]) <= limit
+
+
 def integrate_rings(boxes: Boxes, use: BoxUse, template: RingTemplate, a: np.ndarray,
                     b: np.ndarray, c: np.ndarray, adu_per_photon: np.ndarray) -> RingResult:
-    """I = sum over PEAK of (v - background plane); sigma = sqrt(Poisson + m * var_bg)."""
-    v = boxes.values
-    pk = use.peak
-    bgm = use.background
-    p, q = template.p[None], template.q[None]
-    m = pk.sum(axis=(1, 2)).astype(np.float64)
-    sum_v = np.where(pk, v, 0.0).sum(axis=(1, 2))
-    sum_p = np.where(pk, p, 0.0).sum(axis=(1, 2))
-    sum_q = np.where(pk, q, 0.0).sum(axis=(1, 2))
-    intensity = sum_v - (a * sum_p + b * sum_q + c * m)
+    """I = sum over PEAK of (v - background plane); sigma = sqrt(Poisson + m * var_bg).
 
-    nbg = bgm.sum(axis=(1, 2)).astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        bg_mean = np.where(bgm, v, 0.0).sum(axis=(1, 2)) / nbg
-        dev = np.where(bgm, v - bg_mean[:, None, None], 0.0)
-        var_bg = (dev * dev).sum(axis=(1, 2)) / nbg
-    g = adu_per_photon
-    poisson = g * intensity
-    poisson = np.where(np.abs(intensity / g) < 1.0, g * g, poisson)
-    poisson = np.where(intensity < -g, -g * intensity, poisson)
-    sigma = np.sqrt(poisson + m * var_bg)
-
-    inuse = pk | bgm
-    peak_val = np.where(inuse, v, -np.inf).max(axis=(1, 2))
-    # Background test with a gradient: the plane's slopes must be small next to the peak.
-    pk_vals = np.where(pk, v, -np.inf)
-    flat = pk_vals.reshape(len(v), -1).argmax(axis=1)
-    height = pk_vals.reshape(len(v), -1)[np.arange(len(v)), flat]
-    under = a * p.ravel()[flat] + b * q.ravel()[flat] + c
-    limit = np.abs(height - under) / 10.0
-    bg_ok = (np.abs(a) <= limit) & (np.abs(b) <= limit)
-    return RingResult(intensity, sigma, peak_val, bg_mean, bg_ok)
+    The Poisson term is aduph*I, at least aduph^2 for |I| < aduph and -aduph*I below -aduph;
+    var_bg is the population variance of the BACKGROUND pixels. ``bg_ok`` is the gradient
+    test |a|, |b| <= |peak height - plane under it| / 10 (always true for a flat background).
+    """
+    n = len(boxes.values)
+    out = [np.empty(n) for _ in range(4)]
+    bg_ok = np.empty(n, dtype=np.bool_)
+    _rings_kernel(boxes.values, use.peak, use.background, template.p, template.q,
+                  np.ascontiguousarray(a, dtype=np.float64),
+                  np.ascontiguousarray(b, dtype=np.float64),
+                  np.ascontiguousarray(c, dtype=np.float64),
+                  np.ascontiguousarray(adu_per_photon, dtype=np.float64), *out, bg_ok)
+    return RingResult(out[0], out[1], out[2], out[3], bg_ok)
