@@ -26,9 +26,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a subcommand; a bad option, geometry or cell file ends it with one line, status 2."""
+    from crystream.cellfile import CellError
+    from crystream.geometry.parser import GeometryError
+    from flows.options import OptionError
+    from readers.errors import SourceOptionError
+
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    return int(args.run(args) or 0)
+    try:
+        args = parser.parse_args(argv)
+        args.argv = argv[1:]
+        return int(args.run(args) or 0)
+    except (OptionError, SourceOptionError, GeometryError, CellError) as exc:
+        print(f"crystream: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
