@@ -103,12 +103,11 @@ def _triad(a1: np.ndarray, a2: np.ndarray, b1: np.ndarray, b2: np.ndarray) -> np
     return fb @ fa.T
 
 
-def count_indexed(q: np.ndarray, reals: np.ndarray, tol: float = INLIER_TOL) -> np.ndarray:
-    """Number of peaks whose three fractional indices are within ``tol`` of integers, for each
-    real basis in ``reals`` (p, 3, 3)."""
+def indexed_masks(q: np.ndarray, reals: np.ndarray, tol: float = INLIER_TOL) -> np.ndarray:
+    """(p, n) mask of the peaks whose three fractional indices are within ``tol`` of
+    integers, for each real basis in ``reals`` (p, 3, 3)."""
     h = np.einsum("nk,pjk->pnj", q, reals)
-    ok = (np.abs(h - np.rint(h)) < tol).all(axis=2)
-    return ok.sum(axis=1)
+    return (np.abs(h - np.rint(h)) < tol).all(axis=2)
 
 
 def refine_basis(q: np.ndarray, real: np.ndarray, rounds: int = 4,
@@ -165,13 +164,18 @@ def index_known_cell(q: np.ndarray, target: UnitCell, min_indexed: int = 6,
         return []
     rot = np.concatenate(rots)
     reals = t_real[None] @ np.transpose(rot, (0, 2, 1))  # rows rotated: a' = R a
-    counts = count_indexed(qa, reals)
+    masks = indexed_masks(qa, reals)
+    counts = masks.sum(axis=1)
     order = np.argsort(-counts, kind="stable")
 
     found: list[tuple[int, np.ndarray, np.ndarray]] = []
     for idx in order[: 8 * max_lattices]:
         if counts[idx] < min_indexed:
             break
+        pre = masks[idx]
+        if any((pre & prev_ok).sum() > 0.5 * min(pre.sum(), prev_ok.sum())
+               for _, _, prev_ok in found):
+            continue  # an orientation of a lattice already found
         real, ok = refine_basis(qa, reals[idx])
         n_ok = int(ok.sum())
         if n_ok < min_indexed:
