@@ -56,8 +56,17 @@ class Predicted:
 # ------------------------------------------------------------------ lattice helpers
 
 
+def cell_is_usable(cell: UnitCell) -> bool:
+    """A finite, non-singular reciprocal basis (anything else cannot be predicted from)."""
+    rec = np.asarray(cell.reciprocal, dtype=np.float64)
+    return bool(rec.shape == (3, 3) and np.all(np.isfinite(rec))
+                and abs(np.linalg.det(rec)) > 0.0)
+
+
 def cell_is_sensible(cell: UnitCell) -> bool:
     """The angle-sum tests: each angle below the sum of the others, and the sum below 360 deg."""
+    if not cell_is_usable(cell):
+        return False
     _, _, _, al, be, ga = cell.parameters
     return not (al + be < ga or be + ga < al or al + ga < be or al + be + ga > 2.0 * math.pi)
 
@@ -323,7 +332,7 @@ def pair_peaks(cell: UnitCell, peaks, detector: Detector, wavelength: float, cle
 
     empty = Pairs(np.zeros(0, dtype=np.int64), *(np.zeros(0, dtype=np.int32),) * 3,
                   np.zeros(0), np.zeros(0), np.zeros(0))
-    if len(peaks) == 0:
+    if len(peaks) == 0 or not cell_is_usable(cell):
         return empty
     q = peaks_to_q(detector, peaks.panel, peaks.fs, peaks.ss, clen, wavelength, shift_x, shift_y)
     hkl = np.rint(q @ cell.real.T)

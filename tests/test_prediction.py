@@ -174,3 +174,16 @@ def test_outlier_transition():
     # its profile radii on the sample frames (test_integration_crystfel) depend on this
     assert outlier_transition(jump) == 19
     assert outlier_transition(np.array([1.0, 2.0])) == 2
+
+
+def test_degenerate_cell_predicts_nothing():
+    from crystream.cell import UnitCell
+    from crystream.frame import PeakList
+    det = simple_detector(n=256, pixel=100e-6, clen=0.08)
+    flat = UnitCell(np.array([[1e8, 0, 0], [0, 1e8, 0], [0, 0, 0.0]]))
+    nan = UnitCell(np.full((3, 3), np.nan))
+    peaks = PeakList(np.array([10.0, 20, 30]), np.array([10.0, 20, 30]),
+                     np.zeros(3, dtype=np.int32), np.ones(3))
+    for cell in (flat, nan):
+        assert len(predict_reflections(cell, det, 1e-10, 0.08, 1e-8, 0.01e9)) == 0
+        assert len(pair_peaks(cell, peaks, det, 1e-10, 0.08, 1e-8, 0.02e9)) == 0

@@ -10,6 +10,7 @@ import numpy as np
 from crystream.cell import UnitCell
 from crystream.frame import PeakList
 from crystream.geometry.detector import Detector, peaks_to_q, scattering_vectors
+from crystream.prediction import cell_is_usable
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +23,8 @@ def diffraction_resolution_limit(cell: UnitCell, peaks: PeakList, detector: Dete
     A peak counts when all three fractional indices are within 0.25 of an integer; its 1/d is
     that of the integer reflection.
     """
-    if len(peaks) == 0:
-        log.warning("Too few peaks to estimate the resolution limit")
+    if len(peaks) == 0 or not cell_is_usable(cell):
+        log.warning("Too few peaks (or no usable cell) to estimate the resolution limit")
         return 0.0
     q = peaks_to_q(detector, peaks.panel, peaks.fs, peaks.ss, clen, wavelength,
                    shift_x, shift_y)
