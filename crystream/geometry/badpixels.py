@@ -63,6 +63,17 @@ def load_hdf5_mask(path: str, spec: MaskSpec, panel: Panel) -> np.ndarray:
         raise ValueError(f"{path}: cannot read mask file ({exc})") from None
 
 
+def _unsigned(m: np.ndarray) -> np.ndarray:
+    """An unsigned integer view (two's complement bits, as C's int masks) of a mask array."""
+    if m.dtype.kind == "b":
+        return m.view(np.uint8)
+    if m.dtype.kind == "i":
+        return m.view(f"u{m.dtype.itemsize}")
+    if m.dtype.kind == "u":
+        return m
+    return m.astype(np.int64).view(np.uint64)
+
+
 def _edge_mask(panel: Panel) -> np.ndarray:
     n = panel.mask_edge_pixels
     bad = np.zeros(panel.shape, dtype=bool)
@@ -195,14 +206,17 @@ def bad_pixel_masks(detector: Detector, data: Sequence[np.ndarray] | None = None
             if pixels.shape != panel.shape:
                 raise ValueError(f"panel {panel.name}: data shape {pixels.shape} is not"
                                  f" {panel.shape}")
-            bad |= ~np.isfinite(pixels)
-            for flag in panel.flags:
+            tmp = np.isfinite(pixels)
+            np.logical_not(tmp, out=tmp)
+            bad |= tmp
+            for flag in panel.flags:  # strict comparisons with CrystFEL's int value
                 if flag.kind == "lessthan":
-                    bad |= pixels < flag.value
+                    np.less(pixels, flag.value, out=tmp)
                 elif flag.kind == "morethan":
-                    bad |= pixels > flag.value
+                    np.greater(pixels, flag.value, out=tmp)
                 else:
-                    bad |= np.rint(pixels) == flag.value
+                    np.equal(np.rint(pixels), flag.value, out=tmp)
+                bad |= tmp
         if not no_mask_data:
             given = mask_arrays[i] if mask_arrays is not None and i < len(mask_arrays) else ()
             for k, spec in enumerate(panel.masks):
@@ -216,8 +230,10 @@ def bad_pixel_masks(detector: Detector, data: Sequence[np.ndarray] | None = None
                 if m.shape != panel.shape:
                     raise ValueError(f"panel {panel.name}: mask '{spec.data}' has shape"
                                      f" {m.shape}, expected {panel.shape}")
-                m = m.astype(np.int64, copy=False)  # bits above the stored width are 0
-                good, badbits = spec.goodbits, spec.badbits
+                m = _unsigned(m)
+                width = (1 << (8 * m.dtype.itemsize)) - 1  # bits above the stored width are 0
+                good = m.dtype.type(spec.goodbits & width)
+                badbits = m.dtype.type(spec.badbits & width)
                 if good:
                     bad |= (m & good) != good
                 if badbits:
