@@ -148,3 +148,31 @@ def test_serve_cli_rep(tmp_path):
         assert det.peak_list == "/data/peaks" and det.panels[0].width == 1024
     finally:
         proc.kill()
+
+
+def test_serve_frames_from_files(tmp_path):
+    """-i LIST: frames written to HDF5 files come back pixel for pixel over PUB."""
+    from readers.encode import encode_hdf5
+    from readers.sender import file_frames
+    det = simple_detector(n=96, clen=0.04)
+    want = list(simulate_frames(SimulationConfig(det, LYSOZYME), 3, seed=30))
+    names = []
+    for i, frame in enumerate(want):
+        name = tmp_path / f"frame_{i}.h5"
+        name.write_bytes(encode_hdf5(frame, det))
+        names.append(str(name))
+    (tmp_path / "files.lst").write_text("\n".join(names) + "\n")
+    server = FrameServer(file_frames(str(tmp_path / "files.lst"), det), det,
+                         bind="tcp://127.0.0.1:*", mode="pub", wait_subscribers=1)
+    server.start()
+    try:
+        sub = _socket(zmq.SUB)
+        sub.setsockopt(zmq.SUBSCRIBE, b"")
+        sub.connect(server.endpoint)
+        for frame in want:
+            topic, buf = sub.recv_multipart()
+            assert np.array_equal(_pixels("msgpack", [buf], det)[0], frame.data[0])
+        sub.close()
+        assert server.wait(5) and server.sent == 3
+    finally:
+        server.stop()

@@ -82,12 +82,17 @@ def _next(state):
     return state, ((z >> uint64(11)) + 0.5) * (1.0 / 9007199254740992.0)
 
 
+_INV = 1.0 / np.arange(1, 257, dtype=np.float64)  # 1/k, so the Poisson loop multiplies
+
+
 @numba.njit(cache=True, nogil=True)
-def readout(background: np.ndarray, bg_scale: float, spots: np.ndarray, out: np.ndarray,
-            offsets: np.ndarray, gains: np.ndarray, max_adu: np.ndarray, defects: np.ndarray,
-            hot_adu: float, noise: bool, seed: int) -> None:
+def readout(background: np.ndarray, bg_scale: float, bg_exp: np.ndarray, spots: np.ndarray,
+            out: np.ndarray, offsets: np.ndarray, gains: np.ndarray, max_adu: np.ndarray,
+            defects: np.ndarray, hot_adu: float, noise: bool, seed: int,
+            inv: np.ndarray = _INV) -> None:
     """out = gain * Poisson(bg_scale*background + spots), clipped at max_adu; defects: 1 dead
-    (0 ADU), 2 hot (hot_adu). Poisson by inversion below 30 photons, normal above."""
+    (0 ADU), 2 hot (hot_adu). Poisson by inversion below 30 photons, normal above;
+    ``bg_exp`` = exp(-bg_scale*background), precomputed once, spares an exp per pixel."""
     st = uint64(seed)
     npan = len(offsets) - 1
     use_defects = defects.size == out.size
@@ -95,18 +100,19 @@ def readout(background: np.ndarray, bg_scale: float, spots: np.ndarray, out: np.
         g = gains[pnl]
         top = max_adu[pnl]
         for i in range(offsets[pnl], offsets[pnl + 1]):
-            lam = bg_scale * background[i] + spots[i]
+            extra = spots[i]
+            lam = bg_scale * background[i] + extra
             if noise:
                 if lam <= 0.0:
                     v = 0.0
                 elif lam < 30.0:
                     st, u = _next(st)
-                    p = math.exp(-lam)
+                    p = bg_exp[i] if extra == 0.0 else math.exp(-lam)
                     c = p
                     k = 0
-                    while u > c and k < 200:
+                    while u > c and k < 255:
+                        p *= lam * inv[k]
                         k += 1
-                        p *= lam / k
                         c += p
                     v = float(k)
                 else:
@@ -126,3 +132,20 @@ def readout(background: np.ndarray, bg_scale: float, spots: np.ndarray, out: np.
             if v > top:
                 v = top
             out[i] = v
+
+
+@numba.njit(cache=True, nogil=True)
+def near_sphere(hkl: np.ndarray, recip: np.ndarray, k0: float, limit: float) -> np.ndarray:
+    """Indices of lattice points p = hkl @ recip with ||p|^2 + 2 k0 p_z| <= limit, i.e. close
+    to the Ewald sphere (one pass, no (n, 3) temporaries)."""
+    out = np.empty(len(hkl), dtype=np.int64)
+    n = 0
+    for i in range(len(hkl)):
+        h, k, l = hkl[i, 0], hkl[i, 1], hkl[i, 2]
+        x = h * recip[0, 0] + k * recip[1, 0] + l * recip[2, 0]
+        y = h * recip[0, 1] + k * recip[1, 1] + l * recip[2, 1]
+        z = h * recip[0, 2] + k * recip[1, 2] + l * recip[2, 2]
+        if abs(x * x + y * y + z * z + 2.0 * k0 * z) <= limit:
+            out[n] = i
+            n += 1
+    return out[:n]

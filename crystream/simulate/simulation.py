@@ -24,7 +24,7 @@ from crystream.simulate.intensities import wilson_intensities
 from crystream.simulate.lattice import enumerate_hkl
 from crystream.simulate.orientation import check_rotation, random_rotation
 from crystream.simulate.project import rays_to_panels
-from crystream.simulate.render import readout, render_spots
+from crystream.simulate.render import near_sphere, readout, render_spots
 from crystream.simulate.truth import CrystalTruth, FrameTruth, TruthReflections
 
 
@@ -111,6 +111,7 @@ class Simulation:
         q_max = max_resolution(det, self.clen, self.wavelength) * 1.02
         if c.resolution_limit is not None:
             q_max = min(q_max, c.resolution_limit)
+        self.q_max = q_max
         self.hkl = enumerate_hkl(c.cell, q_max)
         self.hkl_f = self.hkl.astype(np.float64)
         q_norm = np.linalg.norm(self.hkl_f @ c.cell.reciprocal, axis=1)
@@ -125,6 +126,8 @@ class Simulation:
         self.background = background_map(det, self.clen, self.wavelength, c.background)
         self.background_photons = (c.background_photons if c.background_photons is not None
                                    else float(self.n_pixels))
+        self.bg_scale = self.background_photons / self.n_pixels
+        self.bg_exp = np.exp(-self.bg_scale * self.background)
         self.defects = np.zeros(0, dtype=np.uint8)
         if c.dead_fraction > 0 or c.hot_fraction > 0:
             u = self.rng.random(self.n_pixels)
@@ -146,12 +149,18 @@ class Simulation:
         cell = c.cell.rotated(rotation)
         k0 = 1.0 / self.wavelength
         R = self.profile_radius
-        p = self.hkl_f @ cell.reciprocal
+        # cheap pre-selection: |p|^2 + 2 k0 p_z = -s (k0 + |p + k0 z|), so points with
+        # |s| above the widest possible cut-off are dropped before the full computation
+        widest = np.sqrt(R ** 2 + (2 * self.bandwidth * k0) ** 2 + (k0 * c.divergence) ** 2)
+        cut = np.sqrt(-2.0 * np.log(max(c.min_partiality, 1e-300))) * widest
+        cand = near_sphere(self.hkl_f, cell.reciprocal, k0, cut * (2.0 * k0 + self.q_max))
+        p = self.hkl_f[cand] @ cell.reciprocal
         s, u = excitation(p, k0)
         sig = sphere_width(u, k0, R, self.bandwidth, c.divergence)
         part = partiality(s, sig)
-        keep = np.flatnonzero((part >= c.min_partiality) & (self.intensity > 0))
-        p, s, u, part = p[keep], s[keep], u[keep], part[keep]
+        sel = np.flatnonzero((part >= c.min_partiality) & (self.intensity[cand] > 0))
+        keep = cand[sel]
+        p, s, u, part = p[sel], s[sel], u[sel], part[sel]
         kbar = spot_wavenumber(p, u, k0, R, self.bandwidth)
         panel, fs, ss, dist = rays_to_panels(c.detector, diffracted_rays(p, kbar), self.clen,
                                              self.shift_x, self.shift_y)
@@ -194,7 +203,7 @@ class Simulation:
                        else random_rotation(rng))
                 crystals.append(self._crystal(rot, c.spot_photons / c.lattices, spots))
         out = np.empty(self.n_pixels, dtype=np.float32)
-        readout(self.background, self.background_photons / self.n_pixels, spots, out,
+        readout(self.background, self.bg_scale, self.bg_exp, spots, out,
                 self.offsets, self.gains, self.max_adu, self.defects, c.hot_adu, c.noise,
                 int(rng.integers(1, 2 ** 63)))
         panels = c.detector.panels
