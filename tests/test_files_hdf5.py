@@ -250,3 +250,29 @@ def test_decode_message_dispatches_file_messages(tmp_path):
     assert (frame.serial, frame.filename, frame.event) == (5, str(DATA / "sample_00.h5"), "//")
     with h5py.File(DATA / "sample_00.h5") as fh:
         np.testing.assert_array_equal(frame.data[0], fh["/data/data"][()].astype(np.float32))
+
+
+def test_masks_and_saturation_maps_follow_the_event(tmp_path):
+    text = (DATA / "example_C.geom").read_text().replace(
+        "dim0 = %", "dim0 = %\nmask0_data = /entry/mask\nmask0_badbits = 1\n"
+                    "mask1_data = /static_mask\nmask1_goodbits = 2\n"
+                    "saturation_map = /entry/sat")
+    det = parse_geometry(text, "c_masks.geom")
+    assert [len(p.masks) for p in det.panels] == [2, 2]
+    mask = np.zeros((3, 2, 100, 100), np.uint8)
+    mask[2, 1, 4, 5] = 1  # frame 2, panel pB only
+    static = np.full((100, 100), 2, np.int16)
+    static[0, 99] = 0  # lacks the good bit: bad in every frame and both panels
+    sat = np.full((3, 2, 100, 100), 5000.0, np.float32)
+    sat[1, 0] = 7000.0
+    with h5py.File(tmp_path / "c.h5", "w") as fh:
+        fh["/entry/data"] = np.ones((3, 2, 100, 100), np.float32)
+        fh["/entry/mask"] = mask
+        fh["/static_mask"] = static
+        fh["/entry/sat"] = sat
+    for ev in range(3):
+        frame = load_frame(str(tmp_path / "c.h5"), f"//{ev}", det)
+        for k in range(2):
+            expected = {(0, 99)} | ({(4, 5)} if (ev, k) == (2, 1) else set())
+            assert set(zip(*np.nonzero(frame.bad[k]))) == expected, (ev, k)
+            assert (frame.saturation[k] == sat[ev, k]).all()
