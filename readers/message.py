@@ -26,3 +26,52 @@ class RawMessage:
     def label(self) -> str:
         """How error messages name this frame: 'filename event (serial n)'."""
         return f"{self.filename} {self.event} (serial {self.serial})"
+
+
+class Source:
+    """What every source offers: ``next_message(timeout)``, ``acknowledge``, ``close``.
+
+    ``next_message`` waits at most ``timeout`` seconds and returns None when nothing came.
+    ``at_end`` says the source saw the end of its data at the last call; ``done`` that it has
+    been at the end for longer than its ``no_data_timeout`` (None: never done by itself).
+    """
+
+    no_data_timeout: float | None = None
+    _end_since: float | None = None
+
+    def next_message(self, timeout: float | None = None) -> RawMessage | None:  # pragma: no cover
+        raise NotImplementedError
+
+    def acknowledge(self, message: RawMessage) -> None:
+        """Confirm that a message's chunk is written (only ASAP::O does anything)."""
+
+    def close(self) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def _mark(self, at_end: bool) -> None:
+        import time
+        if not at_end:
+            self._end_since = None
+        elif self._end_since is None:
+            self._end_since = time.monotonic()
+
+    @property
+    def at_end(self) -> bool:
+        return self._end_since is not None
+
+    @property
+    def end_since(self) -> float | None:
+        """time.monotonic() when the source last reached the end, None while data flows."""
+        return self._end_since
+
+    @property
+    def done(self) -> bool:
+        import time
+        return (self.no_data_timeout is not None and self._end_since is not None
+                and time.monotonic() - self._end_since >= self.no_data_timeout)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
