@@ -134,9 +134,11 @@ def match_to_target(candidate: UnitCell, target: UnitCell, tol: Tolerances,
     if not ok.any():
         return None
     good = trial[ok]
-    dist = np.linalg.norm(g6(good) - g6(target.real), axis=-1)
+    ref_g6 = g6(target.real)
+    dist = np.linalg.norm(g6(good) - ref_g6, axis=-1)
     best = dist.min()
-    ties = np.flatnonzero(dist <= best * 1.001 + 1e-300)
+    # rounding noise in an exact match must not decide a tie
+    ties = np.flatnonzero(dist <= best * 1.001 + 1e-9 * np.linalg.norm(ref_g6))
     pick = ties[0] if rng is None or len(ties) == 1 else ties[rng.integers(len(ties))]
     real = good[pick]
     return replace(target, reciprocal=np.linalg.inv(real).T.copy(), has_parameters=True)

@@ -89,7 +89,7 @@ def _lattice_ops(params: tuple[float, ...], centering: str, max_obliq: float) ->
     return np.array(mats)
 
 
-def lattice_rotations(cell: UnitCell, max_obliq_deg: float = 1.0) -> np.ndarray:
+def lattice_rotations(cell: UnitCell, max_obliq_deg: float = 0.05) -> np.ndarray:
     """Basis changes W (k,3,3) with ``W @ real`` describing the same lattice, one per holohedry
     rotation (gemmi's lattice symmetry of the conventional cell, within ``max_obliq_deg``)."""
     a, b, c, al, be, ga = cell.parameters
