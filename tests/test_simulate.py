@@ -309,3 +309,23 @@ def test_bad_configuration_is_refused_clearly():
     with pytest.raises(ValueError, match="rotation"):
         simulate_frame(SimulationConfig(simple_detector(n=64), LYSOZYME,
                                         orientation=np.diag([1.0, 1.0, -1.0])))
+
+
+def test_frames_carry_the_geometry_bad_pixels():
+    """A +-4 pixel x/y beamstop: corners strictly inside -> 7 x 7 bad pixels at the centre."""
+    det = simple_detector(n=64, beamstop=4)
+    frame = simulate_frame(SimulationConfig(det, LYSOZYME), seed=1)
+    bad = frame.bad[0]
+    assert bad.sum() == 49 and bad[29:36, 29:36].all()
+
+
+def test_named_cells_have_their_parameters():
+    a, b, c, al, be, ga = MONOCLINIC_C.parameters
+    assert (a, b, c) == pytest.approx((61.2e-10, 91.4e-10, 66.5e-10))
+    assert math.degrees(be) == pytest.approx(115.0) and MONOCLINIC_C.unique_axis == "b"
+    assert MONOCLINIC_C.centering == "C" and MONOCLINIC_C.lattice_type == "monoclinic"
+    assert math.degrees(THERMOLYSIN.parameters[5]) == pytest.approx(120.0)
+    assert THERMOLYSIN.lattice_type == "hexagonal" and THERMOLYSIN.unique_axis == "c"
+    assert LYSOZYME.lattice_type == "tetragonal" and LYSOZYME.parameters[2] == \
+        pytest.approx(37.9e-10)
+    assert TRICLINIC.lattice_type == "triclinic" and TRICLINIC.volume > 0

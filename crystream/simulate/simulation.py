@@ -16,6 +16,7 @@ import numpy as np
 from crystream.cell import UnitCell
 from crystream.constants import ev_to_wavelength, wavelength_to_ev
 from crystream.frame import Frame
+from crystream.geometry.badpixels import bad_pixel_masks
 from crystream.geometry.detector import Detector, max_resolution
 from crystream.simulate.background import BackgroundModel, background_map
 from crystream.simulate.ewald import (diffracted_rays, excitation, partiality, sphere_width,
@@ -216,10 +217,18 @@ class Simulation:
                            background_photons=self.background_photons,
                            defects=self._defect_views)
         return Frame(serial=serial, filename=c.filename, event=f"//{serial}", data=data,
-                     bad=[np.zeros(p.shape, dtype=bool) for p in panels],
+                     bad=self._bad(data),
                      wavelength=self.wavelength, clen=self.clen,
                      detector_shift_x=self.shift_x, detector_shift_y=self.shift_y,
                      headers=dict(self.headers), truth=truth)
+
+    def _bad(self, data: list[np.ndarray]) -> list[np.ndarray]:
+        """The geometry's bad pixels (flags, edges, bad regions, mask files), as a decoder
+        would mark them; the simulated dead/hot pixels are in the truth only."""
+        det = self.config.detector
+        payload_masks = any(m.file is None for p in det.panels for m in p.masks)
+        return bad_pixel_masks(det, data, no_mask_data=payload_masks, shift_x=self.shift_x,
+                               shift_y=self.shift_y)
 
     def frames(self, n: int | None, start_serial: int = 1) -> Iterator[Frame]:
         """``n`` frames (endless if None) with consecutive serial numbers."""
