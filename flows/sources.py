@@ -20,9 +20,13 @@ def _cls(module: str, name: str) -> Any:
         raise StageUnavailable(f"source {module}.{name} is not available: {exc}") from None
 
 
-def open_file_list(config) -> Iterable:
-    """The -i list as RawMessages with paths (no bytes: each task reads its own file)."""
-    return _cls("readers.files", "FileListSource")(config.input.input, config.input)
+def open_file_list(config, detector) -> Iterable:
+    """The -i list as RawMessages with absolute paths (no bytes: each task reads its file),
+    relative names taken from the client's working directory, as indexamajig does."""
+    import os
+    return _cls("readers.files", "FileListSource")(
+        config.input.input, detector, serial_start=config.input.serial_start,
+        base_dir=os.getcwd())
 
 
 def messages(source, stop, timeout: float = 0.5):

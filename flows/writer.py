@@ -36,6 +36,7 @@ class _Entry:
     arrival: float
     msg: Any = None  # file-list message (for requeue)
     result: Any = None
+    dropped: bool = False
 
 
 def open_stream_writer(fh, config, detector, target):
@@ -63,7 +64,8 @@ class Writer:
         self._lock = threading.RLock()
         self._entries: dict[tuple[int, int], _Entry] = {}
         self._early: dict[tuple[int, int], Any] = {}  # delivered before tracked
-        self._heap: list[tuple[int, int, tuple[int, int]]] = []
+        self._heap: list[tuple[int, int, _Entry]] = []
+        self._orphans: dict[int, _Entry] = {}  # file serial -> entry of a lost connection
         self._seq = itertools.count()
         self._written_keys: set[tuple[int, int]] = set()
         self._written_by_conn: dict[int, list[int]] = {}
@@ -76,7 +78,7 @@ class Writer:
         self._files = None
         self._requeued: list = []
         self._taken: dict[int, dict[int, Any]] = {}
-        detector = load_detector(config.geometry)
+        detector = self._detector = load_detector(config.geometry)
         target = load_target(config.cell)
         if config.output == "-":
             self._fh = os.fdopen(os.dup(sys.stdout.fileno()), "w")
@@ -100,7 +102,7 @@ class Writer:
         with self._lock:
             if self._files is None:
                 from flows.sources import open_file_list
-                self._files = iter(open_file_list(self.config))
+                self._files = iter(open_file_list(self.config, self._detector))
             out = []
             while len(out) < n and not self._stop and not self._limit_reached():
                 if self._requeued:
@@ -117,22 +119,31 @@ class Writer:
             return out, exhausted
 
     def requeue(self, conn: int) -> int:
-        """Hand the unwritten files of a dead connection out again; how many."""
+        """A connection was lost with its worker: hand its unwritten files out again (they
+        keep their place in the order) and count its streamed frames as failed."""
         with self._lock:
-            again = list(self._taken.pop(conn, {}).values())
+            taken = self._taken.pop(conn, {})
             for key, entry in list(self._entries.items()):
-                if key[0] == conn:
-                    self._entries.pop(key)
-                    if entry.msg is None:  # streamed bytes died with the worker
-                        line = (f"crystream: frame {entry.filename} {entry.event} (serial "
-                                f"{entry.serial}) lost with its worker")
-                        self.errors.append(line)
-                        print(line, file=sys.stderr, flush=True)
-                        self.metrics.frame_failed()
-            self._heap = [h for h in self._heap if h[2][0] != conn]
-            heapq.heapify(self._heap)
+                if key[0] != conn:
+                    continue
+                del self._entries[key]
+                if entry.msg is not None:  # a file: keep its place, wait for its new task
+                    entry.result = None
+                    self._orphans[entry.serial] = entry
+                    continue
+                entry.dropped = True  # streamed bytes died with the worker
+                line = (f"crystream: frame {entry.filename} {entry.event} (serial "
+                        f"{entry.serial}) lost with its worker")
+                self.errors.append(line)
+                print(line, file=sys.stderr, flush=True)
+                self.metrics.frame_failed()
+            for serial, msg in taken.items():
+                if serial not in self._orphans:  # taken but never tracked
+                    entry = _Entry(conn, -1, serial, msg.filename, msg.event, time.time(), msg)
+                    self._orphans[serial] = entry
+                    heapq.heappush(self._heap, (serial, next(self._seq), entry))
+            again = sorted(taken.values(), key=lambda m: m.serial)
             self.metrics.registered -= len(again)
-            again.sort(key=lambda m: m.serial)
             self._requeued = sorted(self._requeued + again, key=lambda m: m.serial)
             self._done_conns.add(conn)
             self._flush_head()
@@ -163,11 +174,17 @@ class Writer:
                     self.metrics.registered += 1
                 elif self._files is not None:
                     msg = self._taken.get(conn, {}).get(serial)
+                    orphan = self._orphans.pop(serial, None)
+                    if orphan is not None:  # a lost connection's file, taken again
+                        orphan.conn, orphan.lid, orphan.msg = conn, lid, msg
+                        orphan.result = self._early.pop(key, None)
+                        self._entries[key] = orphan
+                        continue
                 else:
                     self.metrics.registered += 1
                 entry = _Entry(conn, lid, serial, filename, event, arrival, msg)
                 self._entries[key] = entry
-                heapq.heappush(self._heap, (serial, next(self._seq), key))
+                heapq.heappush(self._heap, (serial, next(self._seq), entry))
                 early = self._early.pop(key, None)
                 if early is not None:
                     entry.result = early
@@ -221,15 +238,14 @@ class Writer:
     # ---------------------------------------------------------------- writing
     def _flush_head(self) -> None:
         while self._heap:
-            serial, _, key = self._heap[0]
-            entry = self._entries.get(key)
-            if entry is None:
+            entry = self._heap[0][2]
+            if entry.dropped:
                 heapq.heappop(self._heap)
                 continue
             if entry.result is None:
                 return
             heapq.heappop(self._heap)
-            del self._entries[key]
+            self._entries.pop((entry.conn, entry.lid), None)
             self._write(entry)
 
     def _write(self, entry: _Entry) -> None:
@@ -258,7 +274,7 @@ class Writer:
 
     # ---------------------------------------------------------------- state
     def in_flight(self) -> int:
-        return len(self._entries)
+        return len(self._entries) + len(self._orphans)
 
     def snapshot(self) -> dict:
         with self._lock:
@@ -273,7 +289,8 @@ class Writer:
     def all_done(self) -> bool:
         """Every connection finished and nothing left to write."""
         with self._lock:
-            return len(self._done_conns) >= self.n_connections and not self._entries
+            return (len(self._done_conns) >= self.n_connections and not self._entries
+                    and not self._orphans and not self._requeued)
 
     def request_stop(self) -> None:
         with self._lock:
@@ -283,11 +300,12 @@ class Writer:
         """Close the stream (frames still pending are dropped, and counted as failed)."""
         with self._lock:
             if not self._closed:
-                for entry in self._entries.values():
+                for entry in list(self._entries.values()) + list(self._orphans.values()):
                     self.errors.append(f"crystream: frame {entry.filename} {entry.event} "
                                        f"(serial {entry.serial}) not finished at the end")
                     self.metrics.frame_failed()
                 self._entries.clear()
+                self._orphans.clear()
                 self._heap.clear()
                 self._fh.flush()
                 self._fh.close()
