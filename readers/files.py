@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 from collections.abc import Iterator
 
 import numpy as np
@@ -26,30 +27,54 @@ log = logging.getLogger(__name__)
 CBF_SUFFIXES = (".cbf", ".cbf.gz")
 
 
-def read_file_list(path: str) -> list[tuple[str, str | None]]:
-    """(filename, event or None) per non-blank line; ``-`` reads standard input.
+def _list_entry(line: str) -> tuple[str, str | None] | None:
+    line = line.strip()
+    if not line:
+        return None
+    head, sep, last = line.rpartition(" ")
+    if sep and "//" in last and head.strip():
+        return head.strip(), last
+    return line, None
+
+
+def iter_file_list(path: str) -> Iterator[tuple[str, str | None]]:
+    """(filename, event or None) per non-blank line, read lazily (``-`` = standard input,
+    so names piped in while a run goes on are processed as they arrive).
 
     The event is the last space-separated token, and only if it contains ``//``.
     """
     if path == "-":
-        lines = sys.stdin.read().splitlines()
-    else:
-        try:
-            with open(path, encoding="utf-8", errors="replace") as fh:
-                lines = fh.read().splitlines()
-        except OSError as exc:
-            raise OSError(f"{path}: cannot read input list ({exc.strerror})") from None
-    out: list[tuple[str, str | None]] = []
-    for line in lines:
-        line = line.strip()
-        if not line:
-            continue
-        head, sep, last = line.rpartition(" ")
-        if sep and "//" in last and head.strip():
-            out.append((head.strip(), last))
-        else:
-            out.append((line, None))
-    return out
+        for line in sys.stdin:
+            entry = _list_entry(line)
+            if entry is not None:
+                yield entry
+        return
+    try:
+        fh = open(path, encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise OSError(f"{path}: cannot read input list ({exc.strerror})") from None
+    with fh:
+        for line in fh:
+            entry = _list_entry(line)
+            if entry is not None:
+                yield entry
+
+
+def read_file_list(path: str) -> list[tuple[str, str | None]]:
+    """The whole list at once: (filename, event or None) per non-blank line."""
+    return list(iter_file_list(path))
+
+
+def wait_for_file(path: str, timeout: float, poll: float = 0.2) -> bool:
+    """--wait-for-file: wait until ``path`` exists; ``timeout`` s (0: no wait, < 0: forever)."""
+    if timeout == 0 or os.path.exists(path):
+        return os.path.exists(path)
+    deadline = None if timeout < 0 else time.monotonic() + timeout
+    while not os.path.exists(path):
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+        time.sleep(poll)
+    return True
 
 
 def is_cbf(filename: str) -> bool:
@@ -77,14 +102,16 @@ class FileListSource:
     """Iterates RawMessages (payload None, ``path`` set) for every frame of a file list.
 
     ``errors`` collects the one-line messages of files that could not be expanded.
+    ``wait_for_file`` (s; 0 no wait, < 0 forever) waits for each file to appear first.
     """
 
     def __init__(self, list_path: str, detector: Detector, serial_start: int = 1,
-                 base_dir: str | None = None) -> None:
+                 base_dir: str | None = None, wait_for_file: float = 0.0) -> None:
         self.list_path = list_path
         self.detector = detector
         self.serial_start = serial_start
         self.base_dir = base_dir
+        self.wait_for_file = wait_for_file
         self.errors: list[str] = []
 
     def _path(self, filename: str) -> str:
@@ -94,8 +121,13 @@ class FileListSource:
 
     def __iter__(self) -> Iterator[RawMessage]:
         serial = self.serial_start
-        for filename, event in read_file_list(self.list_path):
+        for filename, event in iter_file_list(self.list_path):
             path = self._path(filename)
+            if self.wait_for_file and not wait_for_file(path, self.wait_for_file):
+                msg = f"{filename}: file did not appear within {self.wait_for_file:g} s"
+                self.errors.append(msg)
+                log.error("%s", msg)
+                continue
             if event is not None:
                 events = [event]
             else:

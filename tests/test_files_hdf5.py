@@ -276,3 +276,25 @@ def test_masks_and_saturation_maps_follow_the_event(tmp_path):
             expected = {(0, 99)} | ({(4, 5)} if (ev, k) == (2, 1) else set())
             assert set(zip(*np.nonzero(frame.bad[k]))) == expected, (ev, k)
             assert (frame.saturation[k] == sat[ev, k]).all()
+
+
+def test_wait_for_file_and_lazy_stdin(tmp_path, monkeypatch):
+    import threading
+
+    det = load_geometry(DATA / "sample.geom")
+    late = tmp_path / "late.h5"
+
+    def write_later():
+        with h5py.File(tmp_path / "tmp.h5", "w") as fh:
+            fh["/data/data"] = np.full((512, 512), 3, np.int32)
+        (tmp_path / "tmp.h5").rename(late)
+
+    timer = threading.Timer(0.3, write_later)
+    timer.start()
+    monkeypatch.setattr("sys.stdin", io.StringIO(f"{late}\n{tmp_path / 'never.h5'}\n"))
+    src = FileListSource("-", det, wait_for_file=1.0)
+    msgs = list(src)
+    timer.join()
+    assert [m.path for m in msgs] == [str(late)]
+    assert src.errors == [f"{tmp_path / 'never.h5'}: file did not appear within 1 s"]
+    assert (load_frame(msgs[0].filename, msgs[0].event, det).data[0] == 3).all()
