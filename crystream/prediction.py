@@ -254,18 +254,22 @@ def predict_reflections(cell: UnitCell, detector: Detector, wavelength: float, c
     if not mres > 0:
         return Predicted.empty()
     limits = _index_limits(cell, mres)
-    # Generous shell: partiality >= MIN_PARTIALITY needs e^2 <= 2 w^2 ln(gain/MIN_PARTIALITY)
-    # with w^2 <= R^2 + 4 sigma_k^2 and gain <= sqrt(R^2 + sigma_k^2)/R.
-    w2 = r * r + 4.0 * sigma_k * sigma_k
+    # Lattice points much beyond the detector's |q| cannot land on it (the ray's angle
+    # differs from p's only through kpred - k0, a few bandwidths), so they are not examined.
+    p_max = min(mres * (1.05 + 10.0 * bandwidth), 2.0 * k0)
+    # Generous shell: partiality >= MIN_PARTIALITY needs e^2 <= 2 W ln(gain/MIN_PARTIALITY),
+    # W = R^2 + sigma_proj^2, sigma_proj = (1 - u_z) sigma_k with 1 - u_z ~ |p|^2/(2 k0^2),
+    # and gain <= sqrt(R^2 + sigma_k^2)/R.
+    one_minus_uz = min(2.0, 1.2 * p_max * p_max / (2.0 * k0 * k0) + 0.01)
+    w2 = r * r + (one_minus_uz * sigma_k) ** 2
     gain = math.sqrt(1.0 + (sigma_k / r) ** 2) if r > 0 else 1.0
     shell = math.sqrt(2.0 * w2 * max(math.log(gain / MIN_PARTIALITY), 1.0)) * 1.01
     h, k, l = _shell_candidates(cell, k0, shell, limits)
     keep = centering_allowed(h, k, l, cell.centering) & ((h != 0) | (k != 0) | (l != 0))
     h, k, l = h[keep], k[keep], l[keep]
     points = np.stack([h, k, l], axis=1).astype(np.float64) @ cell.reciprocal
-    if math.isfinite(max_q):
-        keep = np.linalg.norm(points, axis=1) <= max_q
-        h, k, l, points = h[keep], k[keep], l[keep], points[keep]
+    keep = np.linalg.norm(points, axis=1) <= min(max_q, p_max)
+    h, k, l, points = h[keep], k[keep], l[keep], points[keep]
     kpred, partiality, exerr = ewald_model(points, wavelength, bandwidth, r)
     keep = partiality >= MIN_PARTIALITY
     h, k, l, points = h[keep], k[keep], l[keep], points[keep]
@@ -309,12 +313,13 @@ def outlier_transition(abs_exerr_sorted: np.ndarray) -> int:
     n = len(e)
     if n < 3:
         return n
-    i = np.arange(1, n - 1)
-    slope = e[i] / i
+    # |e_j| >= 0.001e9 + slope*j for all j > i  <=>  min_{j>i} (|e_j| - 0.001e9)/j >= slope
     j = np.arange(n)
-    ok = e[None, :] >= 0.001e9 + slope[:, None] * j[None, :]
-    later = j[None, :] > i[:, None]
-    good = np.all(ok | ~later, axis=1)
+    g = np.full(n, np.inf)
+    g[1:] = (e[1:] - 0.001e9) / j[1:]
+    suffix_min = np.minimum.accumulate(g[::-1])[::-1]
+    i = np.arange(1, n - 1)
+    good = suffix_min[i + 1] >= e[i] / i
     hits = np.flatnonzero(good)
     return int(i[hits[0]]) if len(hits) else n
 

@@ -187,3 +187,33 @@ def test_degenerate_cell_predicts_nothing():
     for cell in (flat, nan):
         assert len(predict_reflections(cell, det, 1e-10, 0.08, 1e-8, 0.01e9)) == 0
         assert len(pair_peaks(cell, peaks, det, 1e-10, 0.08, 1e-8, 0.02e9)) == 0
+
+
+@pytest.mark.parametrize("bandwidth, radius, overpredict", [(1e-8, 0.003e9, False),
+                                                            (0.003, 0.001e9, False),
+                                                            (0.02, 0.005e9, False),
+                                                            (0.003, 0.004e9, True)])
+def test_same_set_as_the_full_index_cube(bandwidth, radius, overpredict):
+    """The row search finds exactly what CrystFEL's loop over the whole hkl cube finds."""
+    from crystream.geometry.detector import max_resolution
+    from crystream.prediction import locate_rays
+    det = multipanel_detector(rows=2, cols=2, panel_fs=160, panel_ss=160, gap=6, pixel=100e-6,
+                              clen=0.06, bandwidth=bandwidth)
+    cell = MONOCLINIC_C.rotated(random_rotation(np.random.default_rng(4)))
+    lam = det.wavelength.resolve()
+    pred = predict_reflections(cell, det, lam, 0.06, bandwidth, radius, overpredict=overpredict)
+    mres = max_resolution(det, 0.06, lam)
+    lim = np.floor(mres * np.linalg.norm(cell.real, axis=1)).astype(int)
+    H, K, L = (a.ravel() for a in np.meshgrid(*[np.arange(-m, m + 1) for m in lim],
+                                                indexing="ij"))
+    keep = centering_allowed(H, K, L, "C") & ((H != 0) | (K != 0) | (L != 0))
+    H, K, L = H[keep], K[keep], L[keep]
+    pts = np.stack([H, K, L], 1) @ cell.reciprocal
+    kpred, part, _ = ewald_model(pts, lam, bandwidth, radius * (5 if overpredict else 1))
+    ok = part >= MIN_PARTIALITY
+    rays = pts[ok] + np.column_stack([np.zeros((ok.sum(), 2)), kpred[ok]])
+    panel, fs, ss = locate_rays(det, rays, 0.06)
+    on = panel >= 0
+    brute = set(_keys(H[ok][on], K[ok][on], L[ok][on]))
+    assert len(brute) > 20
+    assert set(_keys(pred.h, pred.k, pred.l)) == brute
