@@ -1,6 +1,6 @@
 """Encoders for the sender: a Frame -> the payload frames a decoder must read (wire layouts of
 shared/spec/streaming-input.md §5-8). ``encode_frame`` returns a list of ZeroMQ frames: one
-for msgpack and hdf5; two for seedee (buffer, then the JSON metadata ASAP::O would carry).
+for msgpack and hdf5; two for seedee (buffer, then the seedee meta JSON).
 """
 
 from __future__ import annotations
@@ -149,12 +149,19 @@ def encode_hdf5(frame: Frame, detector: Detector, peaks: PeakList | None = None,
 
 
 def encode_seedee(frame: Frame, detector: Detector, dtype: str = "<f8",
-                  compression: int = seedee.COMPRESSION_NONE) -> list[bytes]:
-    """[seedee buffer, JSON metadata]: one 2-D slab for all panels (data paths are ignored);
-    the metadata is what ASAP::O carries, {"_data_format": "<seedee meta JSON>"} plus the
-    header values. CrystFEL reads u1, <u2, <u4, <i4 and <f8 (not float32)."""
+                  compression: int = seedee.COMPRESSION_NONE,
+                  asapo_metadata: bool = False) -> list[bytes]:
+    """[seedee buffer, metadata]: one 2-D slab for all panels (data paths are ignored).
+
+    The metadata frame is the seedee meta JSON itself (what a ZeroMQ consumer takes as the
+    last part), or with ``asapo_metadata`` the ASAP::O user-metadata form
+    ``{"_data_format": "<seedee meta JSON>", <header values>}``. CrystFEL reads u1, <u2, <u4,
+    <i4 and <f8 (not float32), hence the <f8 default.
+    """
     slab = assemble_slabs(frame, detector, dtype, single=True)[""]
     buf, meta = seedee.serialize(np.ascontiguousarray(slab), compression)
+    if not asapo_metadata:
+        return [bytes(buf), meta.encode()]
     metadata = dict(_onda_headers(frame))
     metadata["_data_format"] = meta
     return [bytes(buf), json.dumps(metadata).encode()]

@@ -4,7 +4,6 @@ must come back identical (decoded here directly with msgpack, h5py and seedee)."
 from __future__ import annotations
 
 import io
-import json
 import os
 import subprocess
 import sys
@@ -36,7 +35,7 @@ def _pixels(fmt: str, parts: list[bytes], det) -> list[np.ndarray]:
             slab = f["/data/data"][()]
     else:
         buf, meta = parts
-        slab = seedee.deserialize(buf, json.loads(meta)["_data_format"])
+        slab = seedee.deserialize(buf, meta.decode())
     return [slab[p.min_ss:p.max_ss + 1, p.min_fs:p.max_fs + 1] for p in det.panels]
 
 
@@ -175,4 +174,29 @@ def test_serve_frames_from_files(tmp_path):
         sub.close()
         assert server.wait(5) and server.sent == 3
     finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("fmt,mode", [("msgpack", "rep"), ("hdf5", "pub"), ("seedee", "rep"),
+                                      ("seedee", "pub")])
+def test_readers_zmq_sources_decode_what_we_serve(frames, fmt, mode):
+    """End to end with the project's own ZeroMQ sources and decoder."""
+    zmq_source = pytest.importorskip("readers.zmq_source")
+    from readers.decode import decode_message
+    from readers.options import InputOptions
+    det, sent = frames
+    server = FrameServer(sent, det, bind="tcp://127.0.0.1:*", mode=mode, data_format=fmt,
+                         wait_subscribers=1 if mode == "pub" else 0, count=len(sent))
+    server.start()
+    source = (zmq_source.ZmqReqSource(server.endpoint, "next") if mode == "rep"
+              else zmq_source.ZmqSubSource(server.endpoint, ["ondaframedata"]))
+    try:
+        for frame in sent:
+            message = source.next_message(10)
+            assert message is not None
+            got = decode_message(message, det, InputOptions(data_format=fmt))
+            assert all(np.array_equal(a, b) for a, b in zip(got.data, frame.data))
+            assert got.wavelength == pytest.approx(frame.wavelength, rel=1e-9)
+    finally:
+        source.close()
         server.stop()
