@@ -46,16 +46,34 @@ def format_resolution_limit(limit: float) -> str:
     return f"{limit / 1e9:.2f} nm^-1 or {ang} A"
 
 
+_HIGHRES_CACHE: dict[tuple, list[np.ndarray]] = {}
+
+
 def highres_masks(detector: Detector, clen: float, wavelength: float, highres: float,
                   shift_x: float = 0.0, shift_y: float = 0.0) -> list[np.ndarray] | None:
-    """Per-panel bool masks, True where |q| at the pixel corner >= 1/highres (Angstrom); None for inf."""
+    """Per-panel bool masks, True where |q| at the pixel corner >= 1/highres (Angstrom); None for inf.
+
+    Cached per worker for the last few (detector, beam, cut) combinations, since the beam
+    rarely changes from frame to frame.
+    """
     if not math.isfinite(highres):
         return None
+    shape = tuple((p.width, p.height, p.corner_x, p.corner_y, p.res, p.coffset,
+                   tuple(p.fs), tuple(p.ss)) for p in detector.panels)
+    key = (shape, clen, wavelength, highres, shift_x, shift_y)
+    cached = _HIGHRES_CACHE.get(key)
+    if cached is not None:
+        return cached
     qmax = 1.0 / (highres * 1e-10)
     out = []
     for p in detector.panels:
         ss, fs = np.mgrid[0:p.height, 0:p.width]
         q = scattering_vectors(p, fs.astype(np.float64), ss.astype(np.float64), clen,
                                wavelength, shift_x, shift_y)
-        out.append(np.linalg.norm(q, axis=-1) >= qmax)
+        mask = np.linalg.norm(q, axis=-1) >= qmax
+        mask.flags.writeable = False
+        out.append(mask)
+    if len(_HIGHRES_CACHE) >= 8:
+        _HIGHRES_CACHE.pop(next(iter(_HIGHRES_CACHE)))
+    _HIGHRES_CACHE[key] = out
     return out
