@@ -45,6 +45,10 @@ class Source:
     def acknowledge(self, message: RawMessage) -> None:
         """Confirm that a message's chunk is written (only ASAP::O does anything)."""
 
+    def ack(self, message: RawMessage) -> None:
+        """Alias of acknowledge (the flow's ingest actor calls ``ack``)."""
+        self.acknowledge(message)
+
     def close(self) -> None:  # pragma: no cover
         raise NotImplementedError
 
@@ -69,6 +73,11 @@ class Source:
         import time
         return (self.no_data_timeout is not None and self._end_since is not None
                 and time.monotonic() - self._end_since >= self.no_data_timeout)
+
+    @property
+    def finished(self) -> bool:
+        """Alias of ``done``: the flow stops pulling from a finished source."""
+        return self.done
 
     def __enter__(self):
         return self
