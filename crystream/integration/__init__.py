@@ -125,6 +125,7 @@ def integrate_crystals(frame: Frame, peaks: PeakList, crystals: list[Crystal],
     """
     options = options or IntegrationOptions()
     method = options.method
+    peaks = peaks if peaks is not None else PeakList.empty()
     out = prepare_crystals(frame, peaks, crystals, detector, options)
     if options.cell_parameters_only or method.method == "none" or not out:
         return out
