@@ -217,3 +217,26 @@ def test_same_set_as_the_full_index_cube(bandwidth, radius, overpredict):
     brute = set(_keys(H[ok][on], K[ok][on], L[ok][on]))
     assert len(brute) > 20
     assert set(_keys(pred.h, pred.k, pred.l)) == brute
+
+
+def test_detector_shift_moves_predictions_with_the_spots():
+    from dataclasses import replace as dc_replace
+
+    from crystream.geometry.detector import ValueSource as VS
+    det = simple_detector(n=512, pixel=100e-6, clen=0.08, bandwidth=0.002)
+    det = dc_replace(det, detector_shift_x=VS(value=0.7e-3), detector_shift_y=VS(value=-0.4e-3))
+    cfg = SimulationConfig(detector=det, cell=LYSOZYME, profile_radius=0.003e9, noise=False)
+    frame = simulate_frame(cfg, seed=9)
+    assert frame.detector_shift_x == pytest.approx(0.7e-3)
+    truth = frame.truth.crystals[0]
+    pred = predict_reflections(truth.cell, det, frame.wavelength, frame.clen, 0.002,
+                               truth.profile_radius, shift_x=frame.detector_shift_x,
+                               shift_y=frame.detector_shift_y)
+    pi, ti = _match(pred, truth.reflections)
+    assert len(pi) >= 0.95 * len(pred) > 30
+    dev = np.hypot(pred.fs[pi] - truth.reflections.fs[ti], pred.ss[pi] - truth.reflections.ss[ti])
+    assert dev.max() < 0.3
+    unshifted = predict_reflections(truth.cell, det, frame.wavelength, frame.clen, 0.002,
+                                    truth.profile_radius)
+    pj, tj = _match(unshifted, truth.reflections)
+    assert np.median(np.abs(unshifted.fs[pj] - truth.reflections.fs[tj])) > 5  # 7 px shift
