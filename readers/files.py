@@ -103,11 +103,14 @@ class FileListSource:
 
     ``errors`` collects the one-line messages of files that could not be expanded.
     ``wait_for_file`` (s; 0 no wait, < 0 forever) waits for each file to appear first.
+    ``prefix`` (-x/--prefix) is put in front of every name in the list, as indexamajig does.
     """
 
     def __init__(self, list_path: str, detector: Detector, serial_start: int = 1,
-                 base_dir: str | None = None, wait_for_file: float = 0.0) -> None:
+                 base_dir: str | None = None, wait_for_file: float = 0.0,
+                 prefix: str = "") -> None:
         self.list_path = list_path
+        self.prefix = prefix
         self.detector = detector
         self.serial_start = serial_start
         self.base_dir = base_dir
@@ -122,6 +125,7 @@ class FileListSource:
     def __iter__(self) -> Iterator[RawMessage]:
         serial = self.serial_start
         for filename, event in iter_file_list(self.list_path):
+            filename = self.prefix + filename
             path = self._path(filename)
             if self.wait_for_file and not wait_for_file(path, self.wait_for_file):
                 msg = f"{filename}: file did not appear within {self.wait_for_file:g} s"

@@ -298,3 +298,15 @@ def test_wait_for_file_and_lazy_stdin(tmp_path, monkeypatch):
     assert [m.path for m in msgs] == [str(late)]
     assert src.errors == [f"{tmp_path / 'never.h5'}: file did not appear within 1 s"]
     assert (load_frame(msgs[0].filename, msgs[0].event, det).data[0] == 3).all()
+
+
+def test_prefix_is_put_in_front_of_every_listed_name(tmp_path):
+    det = load_geometry(DATA / "sample.geom")
+    (tmp_path / "run1").mkdir()
+    with h5py.File(tmp_path / "run1" / "a.h5", "w") as fh:
+        fh["/data/data"] = np.ones((512, 512), np.int32)
+    (tmp_path / "l.lst").write_text("a.h5\n")
+    src = FileListSource(str(tmp_path / "l.lst"), det, base_dir=str(tmp_path), prefix="run1/")
+    msgs = list(src)
+    assert [m.filename for m in msgs] == ["run1/a.h5"] and not src.errors
+    assert msgs[0].path == str(tmp_path / "run1" / "a.h5")
