@@ -66,8 +66,8 @@ def _read(reader, array, index: tuple) -> np.ndarray:
 
 
 def _panel_pixels(reader, detector: Detector, label: str, fmt: str):
-    """float32 pixels and non-finite masks per panel; each slab is decoded once."""
-    data, nonfinite = [], []
+    """float32 pixels per panel; each slab is decoded once."""
+    data = []
     arrays: dict[str, object] = {}
     for panel in detector.panels:
         fixed = fixed_indices(panel, label, fmt)
@@ -76,10 +76,8 @@ def _panel_pixels(reader, detector: Detector, label: str, fmt: str):
             arrays[panel.data] = reader.array(panel.data)
         arr = arrays[panel.data]
         index = check_panel_fits(arr, fixed, panel, label, where)
-        out, bad = to_float32(_read(reader, arr, index))
-        data.append(out)
-        nonfinite.append(bad)
-    return data, nonfinite
+        data.append(to_float32(_read(reader, arr, index)))
+    return data
 
 
 def _payload_masks(reader, detector: Detector, label: str, fmt: str) -> list[list[np.ndarray | None]]:
@@ -102,31 +100,19 @@ def _payload_masks(reader, detector: Detector, label: str, fmt: str) -> list[lis
     return out
 
 
-def _bad_masks(detector: Detector, data: list[np.ndarray], nonfinite: list, masks: list,
-               options: InputOptions, label: str) -> list[np.ndarray]:
-    """Bad-pixel masks: the geometry's rules (crystream.geometry.badpixels) plus non-finite pixels."""
+def _bad_masks(detector: Detector, data: list[np.ndarray] | None, masks: list,
+               options: InputOptions, beam: tuple[float, float, float, float],
+               label: str) -> list[np.ndarray]:
+    """Bad-pixel masks by the geometry's rules (non-finite, flags, masks, regions)."""
+    from crystream.geometry.badpixels import bad_pixel_masks
+    from readers.files import _mask_loader  # HDF5 or CBF mask files, by name
+    wavelength, clen, sx, sy = beam
     try:
-        from crystream.geometry.badpixels import bad_pixel_masks
-    except ImportError:
-        bad_pixel_masks = None
-    if bad_pixel_masks is not None:
-        try:
-            bad = bad_pixel_masks(detector, data, masks, no_mask_data=options.no_mask_data)
-        except (OSError, ValueError, KeyError) as exc:
-            raise PayloadError(label, f"bad-pixel masks: {exc}") from None
-        bad = [np.asarray(b, dtype=bool) for b in bad]
-    else:  # minimal rules until the geometry's module lands: no_index and payload masks
-        bad = []
-        for i, panel in enumerate(detector.panels):
-            b = np.full(panel.shape, panel.no_index, dtype=bool)
-            for spec, m in zip(panel.masks, masks[i] if masks else ()):
-                if m is not None:
-                    b |= ((m & spec.goodbits) != spec.goodbits) | ((m & spec.badbits) != 0)
-            bad.append(b)
-    for b, nf in zip(bad, nonfinite):
-        if nf is not None:
-            b |= nf
-    return bad
+        return bad_pixel_masks(detector, data, masks, no_mask_data=options.no_mask_data,
+                               shift_x=sx, shift_y=sy, clen=clen, wavelength=wavelength,
+                               mask_loader=_mask_loader)
+    except (OSError, ValueError, KeyError) as exc:
+        raise PayloadError(label, f"bad-pixel masks: {exc}") from None
 
 
 def decode_message(message: RawMessage, detector: Detector, options: InputOptions) -> Frame:
@@ -146,16 +132,12 @@ def decode_message(message: RawMessage, detector: Detector, options: InputOption
                                   f"{bytes(payload[:8])!r} ({len(payload)} bytes); use --data-format")
     reader = open_payload(fmt, payload, message.metadata, label)
     try:
-        if options.no_image_data:
-            data = [np.zeros(p.shape, dtype=np.float32) for p in detector.panels]
-            nonfinite = [None] * len(detector.panels)
-        else:
-            data, nonfinite = _panel_pixels(reader, detector, label, fmt)
+        data = None if options.no_image_data else _panel_pixels(reader, detector, label, fmt)
         headers = read_headers(reader, detector, options.copy_header, label)
         wavelength, clen, sx, sy = resolve_beam(detector, headers, label)
         masks = ([[] for _ in detector.panels] if options.no_mask_data
                  else _payload_masks(reader, detector, label, fmt))
-        bad = _bad_masks(detector, data, nonfinite, masks, options, label)
+        bad = _bad_masks(detector, data, masks, options, (wavelength, clen, sx, sy), label)
         peaks = None
         if options.payload_peaks:
             peaks = read_payload_peaks(reader, detector, options.peaks,
@@ -165,7 +147,7 @@ def decode_message(message: RawMessage, detector: Detector, options: InputOption
         if close is not None:
             close()
     return Frame(serial=message.serial, filename=message.filename, event=message.event,
-                 data=None if options.no_image_data else data, bad=bad, wavelength=wavelength,
+                 data=data, bad=bad, wavelength=wavelength,
                  clen=clen, detector_shift_x=sx, detector_shift_y=sy, headers=headers,
                  peaks=peaks, source_id=message.ack_id)
 

@@ -41,10 +41,6 @@ def check_panel_fits(array, fixed: tuple[int, ...], panel: Panel, label: str, wh
     return fixed + (slice(panel.min_ss, panel.max_ss + 1), slice(panel.min_fs, panel.max_fs + 1))
 
 
-def to_float32(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """float32 copy of a panel and, for float input, the mask of non-finite pixels."""
-    out = np.array(pixels, dtype=np.float32, order="C", copy=True)
-    if pixels.dtype.kind == "f":
-        bad = ~np.isfinite(out)
-        return out, bad
-    return out, None
+def to_float32(pixels: np.ndarray) -> np.ndarray:
+    """A C-contiguous float32 copy of a panel (the bad-pixel rules find non-finite values)."""
+    return np.array(pixels, dtype=np.float32, order="C", copy=True)
