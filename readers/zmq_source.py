@@ -22,16 +22,21 @@ def _as_bytes(prefix: str | bytes) -> bytes:
     return prefix if isinstance(prefix, bytes) else prefix.encode("utf-8")
 
 
-def _seedee_meta(part: bytes) -> str | None:
-    """The part as a seedee meta JSON string, or None if it is not one."""
-    if not part.startswith(b"{") or len(part) > 65536:
+def _seedee_meta(part: bytes) -> dict | None:
+    """Metadata carried by a last part: the bare seedee meta JSON, or the ASAP::O
+    user-metadata form {"_data_format": "<seedee meta>", headers...}; None otherwise."""
+    if not part.startswith(b"{") or len(part) > 1 << 20:
         return None
     try:
         meta = json.loads(part)
     except (ValueError, UnicodeDecodeError):
         return None
-    if isinstance(meta, dict) and meta.get("protocol") == "seedee":
-        return part.decode("utf-8")
+    if not isinstance(meta, dict):
+        return None
+    if meta.get("protocol") == "seedee":
+        return {"_data_format": part.decode("utf-8")}
+    if isinstance(meta.get("_data_format"), str):
+        return meta
     return None
 
 
@@ -41,7 +46,7 @@ def split_parts(parts: list[bytes], prefixes: Sequence[bytes] = ()) -> tuple[byt
     if len(parts) >= 2:
         meta = _seedee_meta(parts[-1])
         if meta is not None:
-            metadata["_data_format"] = meta
+            metadata.update(meta)
             parts = parts[:-1]
     if len(parts) >= 2:
         topic, payload = parts[0], parts[1]
