@@ -17,7 +17,7 @@ from crystream.geometry.detector import Detector
 from crystream.peaks.filters import median_filter, noise_filter
 from crystream.peaks.geomcache import cached
 from crystream.peaks.options import FROM_DATA, METHODS, PeakSearchOptions, is_hit
-from crystream.peaks.peakfinder8 import peakfinder8
+from crystream.peaks.peakfinder8 import peakfinder8_peaks
 from crystream.peaks.peakfinder9 import MAX_PEAKS_PER_PANEL as PF9_MAX
 from crystream.peaks.peakfinder9 import pf9_panel
 from crystream.peaks.resolution import (highres_masks, peak_q_magnitudes, peak_resolution,
@@ -119,7 +119,7 @@ def find_peaks(frame: Frame, detector: Detector, options: PeakSearchOptions) -> 
     data = _pixels(frame, detector, options)
     parts = []
     if method == "peakfinder8":
-        fs, ss, panel, inten = peakfinder8(data, bad, detector, options,
+        fs, ss, panel, inten = peakfinder8_peaks(data, bad, detector, options,
                                            frame.detector_shift_x, frame.detector_shift_y)
         return _stack([(fs, ss, panel, inten)])
     inn, mid, out = options.peak_radius

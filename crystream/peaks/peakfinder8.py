@@ -3,8 +3,9 @@
 Speed comes from three things: the radius-bin map is built once per detector; the five
 clipping iterations of the radial statistics read the pixels once (pixels below the ADC
 threshold always pass the upper clip, so only the few above it are kept in a "tail" list
-and re-examined; a full rescan happens only if the lower clip ever bites); and the seed scan
-rejects a pixel with one comparison against the smallest per-bin threshold.
+and re-examined; a bin whose lower clip bites is recomputed exactly from a bin-sorted pixel
+index table); and the seed scan rejects a pixel with one comparison against the smallest
+per-bin threshold.
 """
 
 from __future__ import annotations
@@ -125,50 +126,61 @@ def _bounds(cnt, s, s2, threshold, min_snr, mean, sigma, lo, hi):
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _iterate(ccnt, cs, cs2, cmin, tail_b, tail_v, nt, threshold, min_snr, n_iter):
-    """Clipping iterations from core sums + tail; returns the first iteration that needs a rescan."""
-    nb = len(ccnt)
-    lo = np.full(nb, -1e9)
-    hi = np.full(nb, 1e9)
-    mean = np.zeros(nb)
-    sigma = np.zeros(nb)
-    for it in range(n_iter):
-        for b in range(nb):
-            if ccnt[b] > 0 and not cmin[b] > lo[b]:
-                return it, mean, sigma, lo, hi
-        cnt = ccnt.copy()
-        s = cs.copy()
-        s2 = cs2.copy()
-        for t in range(nt):
-            b = tail_b[t]
-            v = tail_v[t]
-            if v > lo[b] and v < hi[b]:
-                cnt[b] += 1.0
-                s[b] += v
-                s2[b] += v * v
-        _bounds(cnt, s, s2, threshold, min_snr, mean, sigma, lo, hi)
-    return n_iter, mean, sigma, lo, hi
+def _core_plus_tail(ccnt, cs, cs2, tail_b, tail_v, nt, lo, hi):
+    """Sums per bin for lo < v < hi, valid for bins whose core lies entirely inside."""
+    cnt = ccnt.copy()
+    s = cs.copy()
+    s2 = cs2.copy()
+    for t in range(nt):
+        b = tail_b[t]
+        v = tail_v[t]
+        if v > lo[b] and v < hi[b]:
+            cnt[b] += 1.0
+            s[b] += v
+            s2[b] += v * v
+    return cnt, s, s2
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
-def _accumulate(data, bad, codes, lo, hi, cnt, s, s2):
-    """Full rescan: sums of usable pixels with lo < v < hi of their bin."""
-    h, w = data.shape
-    for ss in range(h):
-        for f in range(w):
-            b = codes[ss, f]
-            if b < 0 or bad[ss, f]:
+def _bins_exact(data, bad, ptr, index, bins, lo, hi, cnt, s, s2):
+    """Exact sums for the listed bins from the panel's bin-sorted pixel index table."""
+    flat = data.ravel()
+    flat_bad = bad.ravel()
+    for b in bins:
+        for j in range(ptr[b], ptr[b + 1]):
+            k = index[j]
+            if flat_bad[k]:
                 continue
-            v = data[ss, f]
+            v = flat[k]
             if v > lo[b] and v < hi[b]:
                 cnt[b] += 1.0
                 s[b] += v
                 s2[b] += v * v
 
 
+def _bin_tables(detector: Detector, rmap: RadialMap, key: tuple) -> list[tuple]:
+    """Per panel: pixel indices sorted by (usable) bin and each bin's start; built on demand."""
+    def build() -> list[tuple]:
+        out = []
+        for c in rmap.codes:
+            flat = c.ravel()
+            order = np.argsort(flat, kind="stable").astype(np.int64)
+            order = order[flat[order] >= 0]
+            ptr = np.searchsorted(flat[order], np.arange(rmap.n_bins + 1)).astype(np.int64)
+            out.append((ptr, order))
+        return out
+    return cached(detector, key + ("bin-tables",), build)
+
+
 def radial_stats(data: list[np.ndarray], bad: list[np.ndarray], rmap: RadialMap,
-                 threshold: float, min_snr: float, fast: bool):
-    """Per-bin (mean, sigma, hi) after CrystFEL's five clipping iterations."""
+                 threshold: float, min_snr: float, fast: bool, detector: Detector,
+                 key: tuple):
+    """Per-bin (mean, sigma, hi) after CrystFEL's five clipping iterations.
+
+    Pixels below the ADC threshold always pass the upper clip, so they are summed once
+    ("core"); the rest ("tail") is re-examined each iteration. A bin whose lower clip reaches
+    into its core (e.g. a bin of identical values) is recomputed exactly from its pixels.
+    """
     nb = rmap.n_bins
     ccnt = np.zeros(nb)
     cs = np.zeros(nb)
@@ -191,14 +203,19 @@ def radial_stats(data: list[np.ndarray], bad: list[np.ndarray], rmap: RadialMap,
         for d, b, c in zip(data, bad, rmap.codes):
             _core_tail(d, b, c, cut, ccnt, cs, cs2, cmin, tail_b, tail_v, ntail)
         nt = int(ntail[0])
-    done, mean, sigma, lo, hi = _iterate(ccnt, cs, cs2, cmin, tail_b, tail_v, nt,
-                                         float(threshold), float(min_snr), N_ITERATIONS)
-    for _ in range(done, N_ITERATIONS):  # the lower clip bit into the core: exact rescans
-        cnt = np.zeros(nb)
-        s = np.zeros(nb)
-        s2 = np.zeros(nb)
-        for d, b, c in zip(data, bad, rmap.codes):
-            _accumulate(d, b, c, lo, hi, cnt, s, s2)
+    lo = np.full(nb, -1e9)
+    hi = np.full(nb, 1e9)
+    mean = np.zeros(nb)
+    sigma = np.zeros(nb)
+    for _ in range(N_ITERATIONS):
+        cnt, s, s2 = _core_plus_tail(ccnt, cs, cs2, tail_b, tail_v, nt, lo, hi)
+        failing = np.flatnonzero((ccnt > 0) & ~(cmin > lo))
+        if len(failing):
+            cnt[failing] = 0.0
+            s[failing] = 0.0
+            s2[failing] = 0.0
+            for d, b, (ptr, index) in zip(data, bad, _bin_tables(detector, rmap, key)):
+                _bins_exact(d, b, ptr, index, failing, lo, hi, cnt, s, s2)
         _bounds(cnt, s, s2, float(threshold), float(min_snr), mean, sigma, lo, hi)
     return mean, sigma, hi
 
@@ -358,12 +375,13 @@ def pf8_panel(data, bad, codes, mean, hi, min_snr, min_pix, max_pix, bg_radius, 
             out_n[:n_out])
 
 
-def peakfinder8(data: list[np.ndarray], bad: list[np.ndarray], detector: Detector, options,
+def peakfinder8_peaks(data: list[np.ndarray], bad: list[np.ndarray], detector: Detector, options,
                 shift_x: float = 0.0, shift_y: float = 0.0):
     """All peakfinder8 peaks of a frame: (fs, ss, panel, intensity) arrays, panel order."""
     rmap = radial_map(detector, shift_x, shift_y, options.min_res, options.max_res)
+    key = ("pf8", float(shift_x), float(shift_y), float(options.min_res), float(options.max_res))
     mean, _sigma, hi = radial_stats(data, bad, rmap, options.threshold, options.min_snr,
-                                    options.peakfinder8_fast)
+                                    options.peakfinder8_fast, detector, key)
     out = ([], [], [], [])
     budget = MAX_PEAKS
     for i, (d, b, c) in enumerate(zip(data, bad, rmap.codes)):
