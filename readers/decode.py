@@ -66,9 +66,10 @@ def _read(reader, array, index: tuple) -> np.ndarray:
 
 
 def _panel_pixels(reader, detector: Detector, label: str, fmt: str):
-    """float32 pixels per panel; each slab is decoded once."""
+    """float32 pixels per panel; each slab (plane of a stack) is read or decoded once."""
     data = []
     arrays: dict[str, object] = {}
+    planes: dict[tuple, np.ndarray] = {}
     for panel in detector.panels:
         fixed = fixed_indices(panel, label, fmt)
         where = f"panel {panel.name} data '{panel.data}'"
@@ -76,7 +77,14 @@ def _panel_pixels(reader, detector: Detector, label: str, fmt: str):
             arrays[panel.data] = reader.array(panel.data)
         arr = arrays[panel.data]
         index = check_panel_fits(arr, fixed, panel, label, where)
-        data.append(to_float32(_read(reader, arr, index)))
+        if isinstance(arr, np.ndarray):
+            pixels = arr[index]
+        else:  # HDF5: one read of the whole plane beats many small hyperslab reads
+            key = (panel.data, fixed)
+            if key not in planes:
+                planes[key] = _read(reader, arr, fixed + (slice(None), slice(None)))
+            pixels = planes[key][index[len(fixed):]]
+        data.append(to_float32(pixels))
     return data
 
 
