@@ -182,8 +182,7 @@ def test_options_parsing_and_rejections():
     for text in ("rings-rescut", "rings-norescut", "rings-foo", "boxes"):
         with pytest.raises(ValueError, match=r"--integration="):
             parse_integration_method(text)
-    with pytest.raises(ValueError, match="prof2d"):
-        IntegrationOptions(integration="prof2d")
+    assert IntegrationOptions(integration="prof2d").method.centre
     opts = IntegrationOptions(int_radius=(3.9, 5.2, 7.7))
     assert opts.radii == (3, 5, 7)
     with pytest.raises(ValueError, match="--int-radius"):
@@ -194,3 +193,56 @@ def test_options_parsing_and_rejections():
             d.overpredict, d.cell_parameters_only) == ("rings-nocen-nosat-nograd",
                                                        (4.0, 5.0, 7.0), math.inf, math.inf,
                                                        None, False, False)
+
+
+def _scene(rng, positions, totals, bg=4.0):
+    expected = np.full((N, N), bg)
+    for (fs, ss), total in zip(positions, totals):
+        expected += _spot(fs, ss, total)
+    return rng.poisson(expected).astype(float)
+
+
+def test_prof2d_recovers_known_intensities():
+    rng = np.random.default_rng(5)
+    grid = [(20.5 + 20 * i + 0.3 * (j % 2), 20.5 + 20 * j) for i in range(5) for j in range(5)]
+    totals = rng.uniform(50, 3000, len(grid))
+    image = _scene(rng, grid, totals)
+    for method in ("prof2d", "prof2d-nocen"):
+        refl, nsat, nimp = _integrate(image, grid, method)
+        assert len(refl) == len(grid)
+        order = refl.h - 1
+        measured = np.empty(len(grid))
+        measured[order] = refl.intensity
+        assert np.corrcoef(measured, totals)[0, 1] > 0.99
+        assert np.median(measured / totals) == pytest.approx(1.0, abs=0.05)
+
+
+def test_prof2d_sigma_definition():
+    rng = np.random.default_rng(8)
+    grid = [(30.5, 30.5), (90.5, 30.5), (30.5, 90.5), (90.5, 90.5)]
+    image = _scene(rng, grid, [2000, 1500, 1000, 60])
+    refl, _, _ = _integrate(image, grid, "prof2d-nocen")
+    q, p = np.mgrid[-7:8, -7:8]
+    peak = p * p + q * q <= 16
+    bg = (p * p + q * q >= 25) & (p * p + q * q <= 49)
+    boxes = [image[int(s) - 7:int(s) + 8, int(f) - 7:int(f) + 8] for f, s in grid]
+    resid = [b - b[bg].mean() for b in boxes]
+    ref = sum(np.where(peak, r, 0.0) for r in resid[:3])  # the 60-count spot is too weak
+    assert all(b[peak].max() > 10 * b[bg].mean() for b in boxes[:3])
+    assert boxes[3][peak].max() < 10 * boxes[3][bg].mean()
+    prof = ref / ref.max() * 100
+    r = resid[3]
+    j = (r[peak] * prof[peak]).sum() / (prof[peak] ** 2).sum()
+    sigma = math.sqrt(((j * prof[peak] - r[peak]) ** 2).sum()
+                      + ((boxes[3][bg] - boxes[3][bg].mean()) ** 2).sum())
+    assert refl.intensity[3] == pytest.approx(j * prof[peak].sum())
+    assert refl.sigma[3] == pytest.approx(sigma)
+
+
+def test_prof2d_without_a_reference_integrates_nothing():
+    rng = np.random.default_rng(2)
+    image = _scene(rng, [(40.5, 40.5)], [20.0], bg=20.0)  # peak never 10x the background
+    refl, nsat, nimp = _integrate(image, [(40.5, 40.5)], "prof2d")
+    assert len(refl) == 0 and nsat == 0 and nimp == 0
+    rings, _, _ = _integrate(image, [(40.5, 40.5)], "rings")
+    assert len(rings) == 1

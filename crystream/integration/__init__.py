@@ -19,6 +19,7 @@ from crystream.integration.background import background_mask
 from crystream.integration.centring import place_boxes
 from crystream.integration.options import (IntegrationMethod, IntegrationOptions,
                                            parse_integration_method)
+from crystream.integration.prof2d import integrate_prof2d
 from crystream.integration.profile_radius import estimate_profile_radius
 from crystream.integration.resolution import (diffraction_resolution_limit,
                                               format_resolution_limit, highres_masks)
@@ -81,10 +82,17 @@ def frame_pixels(frame: Frame, detector: Detector, counts: list[np.ndarray],
     return FramePixels(list(frame.data), bad, counts, sat)
 
 
+def _empty_reflections() -> Reflections:
+    i = np.zeros(0, dtype=np.int32)
+    f = np.zeros(0)
+    return Reflections(i, i.copy(), i.copy(), f, f.copy(), f.copy(), f.copy(), f.copy(),
+                       f.copy(), i.copy())
+
+
 def integrate_predicted(pixels: FramePixels, pred: Predicted, method: IntegrationMethod,
                         radii: tuple[int, int, int],
                         gains: np.ndarray) -> tuple[Reflections, int, int]:
-    """Integrate one crystal's predicted reflections with rings.
+    """Integrate one crystal's predicted reflections (rings, or prof2d on the same boxes).
 
     Returns the written reflections (ascending h, k, l), num_saturated and num_implausible.
     """
@@ -100,17 +108,26 @@ def integrate_predicted(pixels: FramePixels, pred: Predicted, method: Integratio
     m = placed.model
     res = integrate_rings(placed.boxes, placed.use, template, m.a, m.b, m.c,
                           gains[pred.panel])
-    if not method.centre:
+    intensity, sigma = res.intensity, res.sigma
+    if method.method == "prof2d":
+        fitted = integrate_prof2d(placed.boxes, placed.use, ok, template, m, res)
+        if fitted is None:
+            log.warning("No reflections suitable for a prof2d reference profile: "
+                        "crystal not integrated")
+            return _empty_reflections(), 0, 0
+        intensity, sigma = fitted.intensity, fitted.sigma
         ok &= res.bg_ok
-    implausible = ok & (res.intensity < -5.0 * res.sigma)
+    elif not method.centre:
+        ok &= res.bg_ok
+    implausible = ok & (intensity < -5.0 * sigma)
     ok &= ~implausible
     if len(pred) and (len(pred) - ok.sum()) > 0.25 * len(pred):
         log.warning("%d of %d reflections could not be integrated", len(pred) - ok.sum(),
                     len(pred))
     order = np.lexsort((pred.l[ok], pred.k[ok], pred.h[ok]))
     idx = np.flatnonzero(ok)[order]
-    refl = Reflections(pred.h[idx], pred.k[idx], pred.l[idx], res.intensity[idx],
-                       res.sigma[idx], res.peak[idx], res.background[idx],
+    refl = Reflections(pred.h[idx], pred.k[idx], pred.l[idx], intensity[idx],
+                       sigma[idx], res.peak[idx], res.background[idx],
                        pred.fs[idx] + placed.dfs[idx], pred.ss[idx] + placed.dss[idx],
                        pred.panel[idx])
     return refl, int(sat.sum()), int(implausible.sum())

@@ -71,9 +71,7 @@ class IntegrationOptions:
     cell_parameters_only: bool = False
 
     def __post_init__(self) -> None:
-        if parse_integration_method(self.integration).method == "prof2d":
-            raise ValueError(f"--integration={self.integration}: prof2d is not implemented in "
-                             "crystream; use rings (with -cen, -sat, -grad as needed)")
+        parse_integration_method(self.integration)
         if len(self.int_radius) != 3:
             raise ValueError(f"--int-radius={self.int_radius}: need three radii inner,middle,outer")
         inn, mid, out = self.radii

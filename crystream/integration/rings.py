@@ -141,11 +141,13 @@ class RingResult:
     peak: np.ndarray  # maximum over PEAK and BACKGROUND pixels in use
     background: np.ndarray  # mean of the BACKGROUND pixels in use
     bg_ok: np.ndarray  # gradient test (always true for a flat background)
+    peak_height: np.ndarray  # brightest PEAK pixel in use
+    bg_under_peak: np.ndarray  # background model at that pixel
 
 
 @njit(cache=True, nogil=True)
 def _rings_kernel(values, peak, bg, p, q, a, b, c, gain, intensity, sigma, peak_val, bg_mean,
-                  bg_ok):  # pragma: no cover - compiled
+                  height, under, bg_ok):  # pragma: no cover - compiled
     n, size, _ = values.shape
     for i in range(n):
         m = 0
@@ -196,7 +198,9 @@ def _rings_kernel(values, peak, bg, p, q, a, b, c, gain, intensity, sigma, peak_
         sigma[i] = np.sqrt(pois + m * var)
         peak_val[i] = top
         bg_mean[i] = mean
-        limit = abs(top_pk - (a[i] * top_p + b[i] * top_q + c[i])) / 10.0
+        height[i] = top_pk
+        under[i] = a[i] * top_p + b[i] * top_q + c[i]
+        limit = abs(top_pk - under[i]) / 10.0
         bg_ok[i] = abs(a[i]) <= limit and abs(b[i]) <= limit
 
 
@@ -209,11 +213,11 @@ def integrate_rings(boxes: Boxes, use: BoxUse, template: RingTemplate, a: np.nda
     test |a|, |b| <= |peak height - plane under it| / 10 (always true for a flat background).
     """
     n = len(boxes.values)
-    out = [np.empty(n) for _ in range(4)]
+    out = [np.empty(n) for _ in range(6)]
     bg_ok = np.empty(n, dtype=np.bool_)
     _rings_kernel(boxes.values, use.peak, use.background, template.p, template.q,
                   np.ascontiguousarray(a, dtype=np.float64),
                   np.ascontiguousarray(b, dtype=np.float64),
                   np.ascontiguousarray(c, dtype=np.float64),
                   np.ascontiguousarray(adu_per_photon, dtype=np.float64), *out, bg_ok)
-    return RingResult(out[0], out[1], out[2], out[3], bg_ok)
+    return RingResult(out[0], out[1], out[2], out[3], bg_ok, out[4], out[5])
