@@ -184,7 +184,8 @@ class _Handler(BaseHTTPRequestHandler):
         st = self.state
         with st.lock:
             st.requests.append((method, self.path))
-        if q.get("token") not in st.tokens and not url.path.startswith("/v0.2/transfer"):
+        if q.get("token") not in st.tokens and not url.path.startswith(
+                ("/v0.2/transfer", "/asapo-discovery/")):  # discovery checks no token
             return self._reply(401, "wrong token")
         parts = [unquote(p) for p in url.path.strip("/").split("/")]
         try:

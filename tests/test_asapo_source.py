@@ -183,3 +183,50 @@ def test_token_never_shown(standin, tmp_path, caplog, capsys):
                    "--asapo-group", "g1", "--asapo-stream", "run1"])
     err = capsys.readouterr().err
     assert rc == 1 and "wrong" + TOKEN not in err and err.count("\n") == 1
+
+
+def test_standin_speaks_the_rest_of_the_client_api(standin):
+    """By id, last, gaps, negative acks, stream list/info, sources, meta, group ids."""
+    import asapo_consumer as ac
+    c = ac.create_consumer(standin.endpoint, "auto", False, "bt1", "det", TOKEN, 300, "auto",
+                           "test")
+    for i in (1, 2, 4):  # id 3 is missing: a gap
+        standin.add_message("s1", bytes([i]) * 5, {"i": i}, id=i)
+    data, meta = c.get_by_id(2, meta_only=False, stream="s1")
+    assert data.tobytes() == b"\x02" * 5 and meta["meta"] == {"i": 2}
+    assert c.get_last(meta_only=True, stream="s1")[1]["_id"] == 4
+    import warnings
+    warnings.simplefilter("ignore", DeprecationWarning)
+    ids = []
+    for _ in range(4):
+        try:
+            ids.append(c.get_next("gg", meta_only=True, stream="s1")[1]["_id"])
+        except ac.AsapoNoDataError:
+            ids.append("nodata")
+        except ac.AsapoEndOfStreamError:
+            ids.append("end")
+    assert ids == [1, 2, "nodata", 4]
+    with pytest.raises(ac.AsapoEndOfStreamError):
+        c.get_by_id(9, stream="s1")
+    c.neg_acknowledge("gg", 2, delay_ms=0, stream="s1")
+    assert c.get_next("gg", meta_only=True, stream="s1")[1]["_id"] == 2  # re-delivered
+    c.acknowledge("gg", 1, stream="s1")
+    with pytest.raises(ac.AsapoWrongInputError):
+        c.acknowledge("gg", 1, stream="s1")  # already acknowledged
+    standin.finish_stream("s1", "s2")
+    standin.add_message("s2", b"x")
+    streams = c.get_stream_list(filter="finished")
+    assert [(s["name"], s["lastId"], s["nextStream"]) for s in streams] == [("s1", 4, "s2")]
+    assert [s["name"] for s in c.get_stream_list(filter="all")] == ["s1", "s2"]
+    assert c.get_current_size("s1") == 3
+    with pytest.raises(ac.AsapoStreamFinishedError):
+        c.get_by_id(5, stream="s1")
+    assert c.get_source_list() == ["det"]
+    with pytest.raises(ac.AsapoNoDataError):
+        c.get_beamtime_meta()
+    standin.set_stream_meta("s2", {"run": 7})
+    assert c.get_stream_meta("s2") == {"run": 7}
+    assert c.generate_group_id() != c.generate_group_id()
+    bad = ac.create_consumer(standin.endpoint, "auto", False, "bt1", "det", "nope", 300)
+    with pytest.raises(ac.AsapoWrongInputError):
+        bad.get_last(stream="s1")
