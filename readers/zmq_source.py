@@ -140,11 +140,16 @@ class ZmqSubSource(_ZmqSource):
         """The next published message, or None after ``timeout`` seconds without one."""
         if self._socket is None:
             self._socket = self._connect()
-        ms = None if timeout is None else max(0, int(timeout * 1000))
-        if not self._socket.poll(ms, zmq.POLLIN):
-            self._idle()
-            return None
-        return self._message(self._socket.recv_multipart(), self.prefixes)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            ms = None if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
+            if not self._socket.poll(ms, zmq.POLLIN):
+                self._idle()
+                return None
+            parts = self._socket.recv_multipart()
+            if len(parts) == 1 and parts[0] in self.prefixes:
+                continue  # a bare topic frame sent as its own message: nothing to decode
+            return self._message(parts, self.prefixes)
 
     def __repr__(self) -> str:
         return f"ZmqSubSource({self.address!r}, prefixes={self.prefixes!r})"

@@ -50,6 +50,7 @@ def test_sub_two_prefixes_third_topic_ignored_and_bad_payloads_do_not_stop():
                 pub.send_multipart([b"ondadata", body])  # not subscribed
             if i == 4:
                 pub.send_multipart([b"ondaframedata", b"\x85garbage"])  # malformed
+                pub.send(b"ondaframedata")  # a bare tag sent as its own message: skipped
         got = []
         while (m := src.next_message(timeout=1.0)) is not None:
             got.append(m)
