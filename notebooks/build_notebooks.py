@@ -475,10 +475,326 @@ print("all checks passed")
 """, "checks"),
 ]
 
+# --------------------------------------------------------------------------- quick start
+
+QUICKSTART = [
+    md("""
+# Quick start: a live stream, processed on a Dask cluster
+
+This notebook does, from Python, what `crystream index` does on the command line:
+
+1. start a local Dask cluster (worker processes, with the dashboard),
+2. start a detector stream — here the crystream simulator behind a ZeroMQ REP socket, as
+   OnDA/OM would serve frames — and
+3. process it with a *flow*: peak search, indexing and integration of every frame, written to
+   a CrystFEL stream file in frame order,
+4. watch its progress, then plot hit and indexing rates, unit-cell histograms, and one frame
+   with its peaks and predicted reflections.
+
+Because the frames are simulated, we know the truth (which frames have a crystal and how it is
+oriented), and the last cell checks the results against it.
+"""),
+    code("""
+%matplotlib inline
+import os
+import tempfile
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.colors import LogNorm
+
+from cluster import get_cluster
+from crystream.cellfile import format_cell, load_cell
+from crystream.cellmatch import misorientation
+from crystream.geometry.parser import load_geometry
+from crystream.indexing import IndexingOptions
+from crystream.integration import IntegrationOptions
+from crystream.peaks import PeakSearchOptions
+from crystream.pipeline import PipelineConfig
+from crystream.simulate import LYSOZYME, SimulationConfig, simple_detector, simulate_frames
+from crystream.stream.reader import read_stream
+from flows.config import FlowConfig
+from flows.run import start_flow
+from flows.summary import final_summary
+from readers.options import InputOptions
+from readers.sender import FrameServer
+
+# Parameters
+N_FRAMES = int(os.environ.get("CRYSTREAM_NB_FRAMES", "60"))
+WORKERS = int(os.environ.get("CRYSTREAM_NB_WORKERS", "2"))
+DASHBOARD = os.environ.get("CRYSTREAM_NB_DASHBOARD", "127.0.0.1:8787")  # ":0" = any free port
+WORK_DIR = os.environ.get("CRYSTREAM_NB_WORK_DIR") or tempfile.mkdtemp(prefix="crystream-")
+print("writing to", WORK_DIR)
+"""),
+    md("""
+## The experiment: detector, crystal and frames
+
+A 512 × 512 detector, 75 µm pixels, 80 mm from the sample, 9.5 keV photons, whose geometry file
+takes the photon energy and distance from each frame's header (`beam_energy`, in eV, and
+`detector_distance`, in mm: the keys OnDA/OM send). Crystals of hen egg-white lysozyme, 70 % of
+the frames hit. The geometry and cell files are written to disk, as you would pass them with
+`-g` and `-p`.
+"""),
+    code("""
+sim_detector = simple_detector(n=512, pixel=75e-6, clen=0.080, photon_energy=9500,
+                               header_values=True)
+geometry_file = os.path.join(WORK_DIR, "simulated.geom")
+cell_file = os.path.join(WORK_DIR, "lysozyme.cell")
+with open(geometry_file, "w") as fh:
+    fh.write(sim_detector.source_text + "\\n")
+with open(cell_file, "w") as fh:
+    fh.write(format_cell(LYSOZYME))
+detector = load_geometry(geometry_file)
+target = load_cell(cell_file)
+print(open(cell_file).read())
+
+simulation = SimulationConfig(detector=detector, cell=LYSOZYME, photon_energy=9500,
+                              clen=0.080, hit_rate=0.7, spot_photons=3e5)
+frames = []
+for frame in simulate_frames(simulation, N_FRAMES, seed=7):
+    frame.headers["frame_id"] = frame.serial   # sent with the frame, copied into the stream
+    frames.append(frame)
+print(f"{len(frames)} frames simulated, {sum(f.truth.is_hit for f in frames)} with a crystal")
+"""),
+    md("""
+## Start a cluster and the stream
+
+`cluster.get_cluster(workers=...)` starts a `LocalCluster` of single-threaded worker processes
+(the same call takes `scheduler="tcp://host:8786"` for an existing cluster, or
+`jobqueue="cluster.yaml"` for SLURM and other batch systems: see `hpc.ipynb`). The dashboard
+link opens Dask's dashboard; the flow adds a **crystream** page to it with frames/s, hit and
+indexing rates, peaks per frame, latency and live unit-cell histograms.
+
+The sender is `readers.sender.FrameServer`, the engine of `crystream serve`: a ZeroMQ REP socket
+that answers each request with one frame, encoded as OnDA's msgpack.
+"""),
+    code("""
+cluster = get_cluster(workers=WORKERS, dashboard_address=DASHBOARD)
+print("dashboard:", cluster.dashboard_link)
+
+server = FrameServer(frames, detector, bind="tcp://127.0.0.1:*", mode="rep",
+                     data_format="msgpack", rate=30)
+server.start()
+print("frames served at", server.endpoint)
+"""),
+    md("""
+## Run the flow
+
+A `FlowConfig` holds what a `crystream index` command line says; the stage options are
+dataclasses whose field names are indexamajig's option names. This one is the equivalent of
+
+```
+crystream index --zmq-input=tcp://127.0.0.1:PORT --zmq-request=next --data-format=msgpack \\
+    --copy-header=frame_id -g simulated.geom -p lysozyme.cell -o quickstart.stream -j 2 \\
+    --peaks=peakfinder8 --threshold=6 --min-snr=4 --min-pix-count=2 --max-pix-count=50 \\
+    --local-bg-radius=3 --min-peaks=10 --int-radius=3,4,5
+```
+
+`start_flow` returns at once with a `FlowHandle`: `counters` (a dict of live numbers),
+`wait()`, `stop()` (finish the frames in flight and close the stream cleanly) and `close()`.
+A ZeroMQ stream never ends by itself; `frames_limit` stops this one after `N_FRAMES` frames.
+"""),
+    code("""
+peaks_options = PeakSearchOptions(peaks="peakfinder8", threshold=6, min_snr=4,
+                                  min_pix_count=2, max_pix_count=50, local_bg_radius=3,
+                                  min_peaks=10)
+config = FlowConfig(
+    source="zmq_req", geometry=geometry_file, cell=cell_file,
+    output=os.path.join(WORK_DIR, "quickstart.stream"),
+    input=InputOptions(zmq_input=server.endpoint, zmq_request="next", data_format="msgpack",
+                       copy_header=("frame_id",)),
+    pipeline=PipelineConfig(peaks=peaks_options, indexing=IndexingOptions(),
+                            integration=IntegrationOptions(int_radius=(3, 4, 5))),
+    workers=WORKERS, progress=False, frames_limit=N_FRAMES)
+flow = start_flow(config, cluster=cluster)
+print("crystream dashboard page:", flow.dashboard_link)
+"""),
+    md("""
+### Watching it
+
+Poll `flow.counters` (the same numbers as the dashboard page and the terminal progress line).
+Here we keep a history for a plot, and print indexamajig's status line now and then.
+"""),
+    code("""
+from flows.summary import status_line
+
+history = []
+last_print = 0.0
+while not flow.finished:
+    snap = flow.counters
+    if snap:
+        history.append({k: snap[k] for k in ("elapsed", "processed", "hits", "indexed",
+                                              "rate", "in_flight")})
+        if time.time() - last_print > 2:
+            print(status_line(snap))
+            last_print = time.time()
+    time.sleep(0.25)
+final = flow.wait(60)
+print(final_summary(final))
+flow.close()     # shuts down the cluster it runs on, too
+server.stop()
+history = pd.DataFrame(history)
+
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 3.5))
+for name in ("processed", "hits", "indexed"):
+    ax1.plot(history.elapsed, history[name], label=name)
+ax1.set_xlabel("time since start (s)")
+ax1.set_ylabel("frames")
+ax1.legend()
+ax2.plot(history.elapsed, history.rate, label="frames/s")
+ax2.plot(history.elapsed, history.in_flight, label="frames in flight")
+ax2.set_xlabel("time since start (s)")
+ax2.legend()
+fig.suptitle("Progress of the flow")
+plt.show()
+""", "figure"),
+    md("""
+## Results: the stream file
+
+The output is a CrystFEL stream, readable by CrystFEL's tools (`partialator`, `check_hkl`…) and
+by `crystream.stream.reader`. Chunks are in frame order. The `frame_id` header we sent with each
+frame (`--copy-header`) tells which simulated frame each chunk is.
+"""),
+    code("""
+stream = read_stream(config.output)
+frame_id = [int(dict(c.headers)["frame_id"]) for c in stream.chunks]
+results = pd.DataFrame({
+    "frame_id": frame_id,
+    "hit": [c.hit for c in stream.chunks],
+    "num_peaks": [c.num_peaks for c in stream.chunks],
+    "indexed": [len(c.crystals) > 0 for c in stream.chunks],
+    "true_hit": [frames[i - 1].truth.is_hit for i in frame_id],
+})
+xtals = pd.DataFrame(stream.crystals_table())
+xtals["frame_id"] = [frame_id[i] for i in xtals.chunk]
+for name in ("a", "b", "c"):
+    xtals[name + "_A"] = xtals[name] * 1e10
+for name in ("alpha", "beta", "gamma"):
+    xtals[name + "_deg"] = np.degrees(xtals[name])
+peaks = pd.DataFrame(stream.peaks_table())
+refl = pd.DataFrame(stream.reflections_table())
+print(f"{len(stream.chunks)} chunks, {results.hit.sum()} hits, {results.indexed.sum()} indexed,"
+      f" {len(refl)} reflections")
+
+# hit and indexing rates: running values over the run, and per block of 10 frames
+order = results.sort_values("frame_id")
+running = pd.DataFrame({"hit rate": order.hit.expanding().mean(),
+                        "indexing rate": order.indexed.expanding().mean()})
+blocks = order.groupby((order.frame_id - 1) // 10).agg(hit=("hit", "mean"),
+                                                        indexed=("indexed", "mean"))
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 3.5))
+ax1.plot(order.frame_id, running["hit rate"], label="hit rate")
+ax1.plot(order.frame_id, running["indexing rate"], label="indexing rate")
+ax1.axhline(simulation.hit_rate, color="gray", ls=":", label="simulated hit rate")
+ax1.set_ylim(0, 1.05)
+ax1.set_xlabel("frame")
+ax1.set_ylabel("running rate")
+ax1.legend()
+width = 0.4
+ax2.bar(blocks.index - width / 2, blocks.hit, width, label="hits")
+ax2.bar(blocks.index + width / 2, blocks.indexed, width, label="indexed")
+ax2.set_xticks(blocks.index, [f"{10*i+1}-{10*i+10}" for i in blocks.index])
+ax2.set_xlabel("frames")
+ax2.set_ylabel("fraction")
+ax2.legend()
+fig.suptitle("Hit and indexing rates")
+plt.show()
+""", "figure"),
+    md("""
+## Unit-cell histograms
+
+The same histograms as on the dashboard page, from the stream, with the target cell.
+"""),
+    code("""
+cell_columns = ["a_A", "b_A", "c_A", "alpha_deg", "beta_deg", "gamma_deg"]
+tp = target.parameters
+target_values = dict(zip(cell_columns, [tp[0] * 1e10, tp[1] * 1e10, tp[2] * 1e10,
+                                        *np.degrees(tp[3:])]))
+fig, axes = plt.subplots(2, 3, figsize=(12, 6))
+for ax, name in zip(axes.flat, cell_columns):
+    ax.hist(xtals[name], bins=20)
+    ax.axvline(target_values[name], color="tab:red", ls="--", label="target")
+    ax.set_xlabel(name.replace("_A", " (A)").replace("_deg", " (deg)"))
+    ax.legend()
+fig.suptitle(f"Unit-cell parameters of {len(xtals)} crystals")
+fig.tight_layout()
+plt.show()
+""", "figure"),
+    md("""
+## One frame, with its peaks and predicted reflections
+
+The frame with the most integrated reflections: the pixels (the simulated frame we sent), the
+peaks the peak search found (circles) and the reflections predicted from the crystal's refined
+orientation (squares), all from the stream. Positions in the stream are panel-relative and
+corner-referenced, so pixel (i, j) covers [i, i+1).
+"""),
+    code("""
+best_chunk = int(refl.groupby("chunk").size().idxmax())
+shown_id = frame_id[best_chunk]
+image = frames[shown_id - 1].data[0]
+frame_peaks = peaks[peaks.chunk == best_chunk]
+frame_refl = refl[refl.chunk == best_chunk]
+
+fig, ax = plt.subplots(figsize=(8, 8))
+ax.imshow(np.clip(image, 1, None), cmap="gray_r", norm=LogNorm(vmax=np.percentile(image, 99.9)),
+          origin="upper", extent=(0, image.shape[1], image.shape[0], 0))
+ax.plot(frame_peaks.fs, frame_peaks.ss, "o", mfc="none", mec="tab:blue", ms=10,
+        label=f"{len(frame_peaks)} peaks found")
+ax.plot(frame_refl.fs, frame_refl.ss, "s", mfc="none", mec="tab:red", ms=6,
+        label=f"{len(frame_refl)} predicted reflections")
+ax.set_xlabel("fs (pixels)")
+ax.set_ylabel("ss (pixels)")
+ax.legend(loc="upper right")
+ax.set_title(f"frame {shown_id}")
+plt.show()
+""", "figure"),
+    md("""
+## Checks
+
+Every frame in the stream exactly once and in order; hit flags against the truth; each indexed
+crystal's orientation against the simulated one (misorientation modulo the lattice symmetry);
+the cell against the target; and the found peaks on the one frame against the predictions.
+"""),
+    code("""
+# the run and its progress plot
+assert final["processed"] == N_FRAMES and final["failed"] == 0, final
+assert len(history) > 0 and history.processed.is_monotonic_increasing
+# every frame once, in frame order (one chunk per frame, sorted by serial)
+assert sorted(frame_id) == list(range(1, N_FRAMES + 1))
+assert [c.serial for c in stream.chunks] == sorted(c.serial for c in stream.chunks)
+# hits against the truth: no blank is a hit, (nearly) every crystal is found
+assert not (results.hit & ~results.true_hit).any()
+assert (results.hit & results.true_hit).sum() >= 0.9 * results.true_hit.sum()
+assert results.indexed.sum() >= 0.9 * results.hit.sum()
+assert len(running) == N_FRAMES and np.isfinite(running.to_numpy()).all() and len(blocks) > 0
+# orientations against the truth
+angles = []
+for _, row in xtals.iterrows():
+    truth_cell = frames[row.frame_id - 1].truth.crystals[0].cell
+    found = stream.chunks[row.chunk].crystals[0].cell
+    angles.append(np.degrees(misorientation(found, truth_cell)))
+print(f"misorientation: median {np.median(angles):.3f} deg, max {np.max(angles):.3f} deg")
+assert np.max(angles) < 1.0
+# cell histograms
+for name, value in target_values.items():
+    tolerance = 0.01 * value if name.endswith("_A") else 0.5
+    assert abs(xtals[name].median() - value) < tolerance, (name, xtals[name].median())
+# the frame: found peaks sit on predicted reflections
+near = np.hypot(frame_peaks.fs.to_numpy()[:, None] - frame_refl.fs.to_numpy()[None],
+                frame_peaks.ss.to_numpy()[:, None] - frame_refl.ss.to_numpy()[None]).min(axis=1)
+print(f"{(near < 2).mean():.0%} of the found peaks are within 2 px of a predicted reflection")
+assert len(frame_peaks) >= 10 and len(frame_refl) >= 10 and (near < 2).mean() > 0.7
+print("all checks passed")
+""", "checks"),
+]
+
 
 NOTEBOOKS = {
     "stream-analysis.ipynb": STREAM_ANALYSIS,
     "geometry.ipynb": GEOMETRY,
+    "quickstart.ipynb": QUICKSTART,
 }
 
 

@@ -66,7 +66,7 @@ def _png_is_a_plot(data: str) -> tuple[bool, str]:
 
 
 def test_notebooks_present():
-    assert {"stream-analysis.ipynb", "geometry.ipynb"} <= set(NOTEBOOKS), NOTEBOOKS
+    assert {"stream-analysis.ipynb", "geometry.ipynb", "quickstart.ipynb"} <= set(NOTEBOOKS)
 
 
 def test_generator_matches_committed_notebooks():
@@ -86,10 +86,12 @@ def test_generator_matches_committed_notebooks():
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
-def test_notebook_runs_and_plots(name, kernel_dir, monkeypatch):
+def test_notebook_runs_and_plots(name, kernel_dir, monkeypatch, tmp_path):
     monkeypatch.setenv("JUPYTER_PATH", str(kernel_dir))
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.setenv("CRYSTREAM_NB_DASHBOARD", "127.0.0.1:0")  # never a fixed port in tests
+    monkeypatch.setenv("CRYSTREAM_NB_WORK_DIR", str(tmp_path))
     nb = nbformat.read(NB_DIR / name, as_version=4)
     figure_cells = [c for c in nb.cells if "figure" in _tags(c)]
     check_cells = [c for c in nb.cells if "checks" in _tags(c)]
