@@ -51,8 +51,9 @@ def run(name, det, cell, n_frames, integration="rings-nocen-nosat-nograd"):
     totals, stages, npred, nrefl = [], [], [], []
     for f in frames:
         cell_f = f.truth.crystals[0].cell
+        peaks = f.truth.peak_list()
         t0 = time.perf_counter()
-        integrate_crystals(f, f.truth.peak_list(), [Crystal(cell_f)], det, opts)
+        integrate_crystals(f, peaks, [Crystal(cell_f)], det, opts)
         totals.append((time.perf_counter() - t0) * 1e3)
         st, n_p, n_r = _stage_times(f, det, cell_f, opts)
         stages.append(st)
@@ -75,6 +76,7 @@ def main() -> None:
                                 pixel=100e-6, clen=0.1, bandwidth=0.002)
     run("1024x1024 panel, lysozyme", single, LYSOZYME, n)
     run("1024x1024 panel, lysozyme", single, LYSOZYME, n, "rings-cen-grad")
+    run("1024x1024 panel, lysozyme", single, LYSOZYME, n, "prof2d")
     run("4x4 panels, thermolysin", multi, THERMOLYSIN, n)
 
 

@@ -56,6 +56,54 @@ class BackgroundModel:
         return (self.a[:, None, None] * p + self.b[:, None, None] * q + self.c[:, None, None])
 
 
+@njit(cache=True, nogil=True)
+def _fit_kernel(values, use, p, q, gradient, a, b, c):  # pragma: no cover - compiled
+    n, size, _ = values.shape
+    for i in range(n):
+        cnt = 0.0
+        sv = 0.0
+        sp = 0.0
+        sq = 0.0
+        spp = 0.0
+        sqq = 0.0
+        spq = 0.0
+        svp = 0.0
+        svq = 0.0
+        for y in range(size):
+            for x in range(size):
+                if use[i, y, x]:
+                    v = values[i, y, x]
+                    pp = p[y, x]
+                    qq = q[y, x]
+                    cnt += 1.0
+                    sv += v
+                    sp += pp
+                    sq += qq
+                    spp += pp * pp
+                    sqq += qq * qq
+                    spq += pp * qq
+                    svp += v * pp
+                    svq += v * qq
+        mean = sv / cnt if cnt > 0 else np.nan
+        a[i] = 0.0
+        b[i] = 0.0
+        c[i] = mean
+        if gradient and cnt > 0:
+            # normal equations [[spp, spq, sp], [spq, sqq, sq], [sp, sq, cnt]] (a, b, c) = rhs
+            det = (spp * (sqq * cnt - sq * sq) - spq * (spq * cnt - sq * sp)
+                   + sp * (spq * sq - sqq * sp))
+            if abs(det) > 1e-9:
+                da = (svp * (sqq * cnt - sq * sq) - spq * (svq * cnt - sq * sv)
+                      + sp * (svq * sq - sqq * sv))
+                db = (spp * (svq * cnt - sq * sv) - svp * (spq * cnt - sq * sp)
+                      + sp * (spq * sv - svq * sp))
+                dc = (spp * (sqq * sv - svq * sq) - spq * (spq * sv - svq * sp)
+                      + svp * (spq * sq - sqq * sp))
+                a[i] = da / det
+                b[i] = db / det
+                c[i] = dc / det
+
+
 def fit_background(values: np.ndarray, use: np.ndarray, p: np.ndarray, q: np.ndarray,
                    gradient: bool) -> BackgroundModel:
     """Flat mean of the used background pixels, or a least-squares plane with ``gradient``.
@@ -63,27 +111,8 @@ def fit_background(values: np.ndarray, use: np.ndarray, p: np.ndarray, q: np.nda
     ``values``/``use`` are (n, B, B); ``p``/``q`` the (B, B) box offsets.
     """
     n = len(values)
-    w = use.astype(np.float64)
-    cnt = w.sum(axis=(1, 2))
-    s_v = (w * values).sum(axis=(1, 2))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = s_v / cnt
-    if not gradient:
-        z = np.zeros(n)
-        return BackgroundModel(z, z.copy(), mean)
-    sp = (w * p).sum(axis=(1, 2))
-    sq = (w * q).sum(axis=(1, 2))
-    spp = (w * p * p).sum(axis=(1, 2))
-    sqq = (w * q * q).sum(axis=(1, 2))
-    spq = (w * p * q).sum(axis=(1, 2))
-    svp = (w * values * p).sum(axis=(1, 2))
-    svq = (w * values * q).sum(axis=(1, 2))
-    mat = np.stack([np.stack([spp, spq, sp], -1), np.stack([spq, sqq, sq], -1),
-                    np.stack([sp, sq, cnt], -1)], -2)
-    rhs = np.stack([svp, svq, s_v], -1)
-    good = np.abs(np.linalg.det(mat)) > 1e-9
-    sol = np.zeros((n, 3))
-    sol[:, 2] = mean
-    if good.any():
-        sol[good] = np.linalg.solve(mat[good], rhs[good][..., None])[..., 0]
-    return BackgroundModel(sol[:, 0], sol[:, 1], sol[:, 2])
+    a, b, c = np.empty(n), np.empty(n), np.empty(n)
+    _fit_kernel(np.ascontiguousarray(values, dtype=np.float64), np.ascontiguousarray(use),
+                np.ascontiguousarray(p, dtype=np.float64),
+                np.ascontiguousarray(q, dtype=np.float64), bool(gradient), a, b, c)
+    return BackgroundModel(a, b, c)

@@ -115,17 +115,43 @@ class BoxUse:
     hard_ignore: np.ndarray  # (n, B, B)
 
 
+@njit(cache=True, nogil=True)
+def _check_kernel(bad, counts, off, region, ok, peak, bg, hard):  # pragma: no cover - compiled
+    n, size, _ = bad.shape
+    for i in range(n):
+        npk = 0
+        nbg = 0
+        reject = off[i]
+        for y in range(size):
+            for x in range(size):
+                r = region[y, x]
+                b = bad[i, y, x]
+                c = counts[i, y, x]
+                if r == PEAK:
+                    if b:
+                        reject = True
+                    h = b or c > 1
+                else:
+                    h = b or c > 0
+                hard[i, y, x] = h
+                peak[i, y, x] = r == PEAK and not h
+                bg[i, y, x] = r == BACKGROUND and not h
+                if r == PEAK and not h:
+                    npk += 1
+                elif r == BACKGROUND and not h:
+                    nbg += 1
+        ok[i] = not reject and npk >= 4 and nbg >= 4
+
+
 def check_boxes(boxes: Boxes, template: RingTemplate) -> BoxUse:
     """CrystFEL's check_box: off panel or a bad PEAK pixel rejects; pixels near other
     reflections are hard-ignored; at least 4 PEAK and 4 BACKGROUND pixels must remain."""
-    region = template.region[None]
-    is_peak = region == PEAK
-    is_bg = region == BACKGROUND
-    hard = boxes.bad | (~is_peak & (boxes.counts > 0)) | (is_peak & (boxes.counts > 1))
-    peak = is_peak & ~hard
-    bg = is_bg & ~hard
-    ok = (~boxes.off_panel & ~np.any(boxes.bad & is_peak, axis=(1, 2))
-          & (peak.sum(axis=(1, 2)) >= 4) & (bg.sum(axis=(1, 2)) >= 4))
+    shape = boxes.bad.shape
+    ok = np.empty(shape[0], dtype=np.bool_)
+    peak = np.empty(shape, dtype=np.bool_)
+    bg = np.empty(shape, dtype=np.bool_)
+    hard = np.empty(shape, dtype=np.bool_)
+    _check_kernel(boxes.bad, boxes.counts, boxes.off_panel, template.region, ok, peak, bg, hard)
     return BoxUse(ok, peak, bg, hard)
 
 
