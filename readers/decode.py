@@ -149,7 +149,7 @@ def decode_message(message: RawMessage, detector: Detector, options: InputOption
         peaks = None
         if options.payload_peaks:
             peaks = read_payload_peaks(reader, detector, options.peaks,
-                                       not options.no_half_pixel_shift, label)
+                                       options.half_pixel_shift, label)
     finally:
         close = getattr(reader, "close", None)
         if close is not None:

@@ -22,9 +22,11 @@ class InputOptions:
     no_mask_data: bool = False
     serial_start: int = 1
     peaks: str = "zaef"
-    no_half_pixel_shift: bool = False
+    half_pixel_shift: bool = True  # --no-half-pixel-shift sets False (as the peak options)
     copy_header: tuple[str, ...] = ()
     input: str | None = None
+    prefix: str = ""  # -x/--prefix for names in the -i list
+    wait_for_file: float = 0.0
     zmq_input: str | None = None
     zmq_subscribe: tuple[str, ...] | None = None
     zmq_request: str | None = None
@@ -52,6 +54,10 @@ class InputOptions:
             fields["asapo_token"] = "***"
         inner = ", ".join(f"{k}={v!r}" for k, v in fields.items())
         return f"InputOptions({inner})"
+
+    @property
+    def no_half_pixel_shift(self) -> bool:
+        return not self.half_pixel_shift
 
     @property
     def payload_peaks(self) -> bool:

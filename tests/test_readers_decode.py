@@ -166,7 +166,7 @@ def test_msgpack_peaks_mapped_to_panels_without_half_pixel_shift():
     np.testing.assert_allclose(p.intensity, [100.0, 200.0, 300.0])
     # without the shift, 31.7 stays on panel a
     frame = decode_message(msg(payload), det, InputOptions(data_format="msgpack", peaks="msgpack",
-                                                           no_half_pixel_shift=True))
+                                                           half_pixel_shift=False))
     assert list(frame.peaks.panel) == [0, 1, 0, 0]
 
 
