@@ -246,3 +246,15 @@ def test_prof2d_without_a_reference_integrates_nothing():
     assert len(refl) == 0 and nsat == 0 and nimp == 0
     rings, _, _ = _integrate(image, [(40.5, 40.5)], "rings")
     assert len(rings) == 1
+
+
+def test_centring_rules_strong_pixel_count_and_far_jump():
+    base = np.full((N, N), 5.0)
+    corner = base.copy()
+    corner[67, 67] = 500.0  # one strong pixel at box offset (+7, +7): r^2 = 98 > 7^2
+    one, _, _ = _integrate(corner, [(60.5, 60.5)], "rings-cen")
+    assert len(one) == 1 and one.fs[0] == pytest.approx(60.5)  # < 2 strong pixels: stays
+    two = corner.copy()
+    two[66, 60] = 100.0  # a second strong pixel: now the jump to the corner is attempted
+    far, _, _ = _integrate(two, [(60.5, 60.5)], "rings-cen")
+    assert len(far) == 0  # shift^2 = 98 > w^2 = 49: abandoned
