@@ -230,3 +230,23 @@ def test_standin_speaks_the_rest_of_the_client_api(standin):
     bad = ac.create_consumer(standin.endpoint, "auto", False, "bt1", "det", "nope", 300)
     with pytest.raises(ac.AsapoWrongInputError):
         bad.get_last(stream="s1")
+
+
+def test_seedee_and_msgpack_peaks_over_asapo(standin):
+    """Seedee meta and header values from the ASAP::O user metadata; --peaks=msgpack from an
+    ASAP::O payload (CrystFEL: ZMQ only)."""
+    import seedee
+    img = truth_image(seed=77).astype(np.uint16)
+    buf, meta = seedee.serialize(img, seedee.COMPRESSION_BITSHUFFLE)
+    standin.add_message("mix", buf.tobytes(), {"_data_format": meta, "photon_energy_ev": 8100.0})
+    standin.add_message("mix", onda_msgpack(img.astype(np.float32),
+                                            peaks=([10.0], [20.0], [99.0])))
+    standin.finish_stream("mix")
+    got = drain(source(standin, stream="mix", no_data_timeout=0.2))
+    det = make_detector(photon_energy="photon_energy_ev", clen=0.1)
+    frame = decode_message(got[0], det, InputOptions())  # seedee detected from the metadata
+    np.testing.assert_array_equal(frame.data[0], img)
+    from crystream.constants import ev_to_wavelength
+    assert frame.wavelength == pytest.approx(ev_to_wavelength(8100.0))
+    frame = decode_message(got[1], make_detector(), InputOptions(peaks="msgpack"))
+    assert list(frame.peaks.fs) == [10.0] and list(frame.peaks.intensity) == [99.0]
