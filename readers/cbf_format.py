@@ -135,5 +135,5 @@ class CbfPayload:
         raise PayloadError(self.label, f"Couldn't find header value '{name}': CBF payloads have"
                                        " no header values (use a literal in the geometry)")
 
-    def peaks(self, location: str, list_type: str):
+    def peaks(self, location: str, list_type: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         raise PayloadError(self.label, "CBF payloads carry no peak list")

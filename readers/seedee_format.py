@@ -64,5 +64,5 @@ class SeedeePayload:
                                            f" {type(v).__name__}, not a number or string")
         return v
 
-    def peaks(self, location: str, list_type: str):
+    def peaks(self, location: str, list_type: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         raise PayloadError(self.label, "seedee payloads carry no peak list")

@@ -250,3 +250,25 @@ def test_seedee_and_msgpack_peaks_over_asapo(standin):
     assert frame.wavelength == pytest.approx(ev_to_wavelength(8100.0))
     frame = decode_message(got[1], make_detector(), InputOptions(peaks="msgpack"))
     assert list(frame.peaks.fs) == [10.0] and list(frame.peaks.intensity) == [99.0]
+
+
+def _consume_in_process(endpoint: str, queue) -> None:
+    src = AsapoSource(endpoint, TOKEN, "bt1", "det", "gp", "run1", consumer_timeout=200,
+                      no_data_timeout=0.4)
+    queue.put([m.serial for m in drain(src)])
+
+
+def test_consumers_in_two_processes_split_the_group(standin):
+    import multiprocessing as mp
+    publish(standin, "run1", 60)
+    standin.finish_stream("run1")
+    ctx = mp.get_context("fork")
+    queue = ctx.Queue()
+    procs = [ctx.Process(target=_consume_in_process, args=(standin.endpoint, queue))
+             for _ in range(2)]
+    for p in procs:
+        p.start()
+    parts = [queue.get(timeout=30) for _ in procs]
+    for p in procs:
+        p.join(10)
+    assert sorted(parts[0] + parts[1]) == list(range(1, 61))
