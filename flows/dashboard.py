@@ -11,8 +11,6 @@ embedded and jobqueue schedulers run in our process); for an external scheduler,
 
 from __future__ import annotations
 
-from collections import deque
-
 ROUTE = "/crystream"
 RATE_KEYS = (("rate", "frames/s"), ("hit_rate", "hit rate"), ("indexing_rate", "indexing rate"))
 
@@ -42,18 +40,21 @@ def crystream_doc(scheduler, extra, doc) -> None:
     ts = ColumnDataSource({k: [] for k in ("t", "rate", "hit_rate", "indexing_rate",
                                            "peaks", "in_flight", "dropped", "failed",
                                            "lat_med", "lat_p95")}, name="timeseries")
-    opts = dict(height=220, width=440, x_axis_label="time since start (s)",
+    opts = dict(height=220, width=440, x_axis_label="time since the run started (s)",
                 tools="pan,wheel_zoom,box_zoom,reset,save")
     f_rate = figure(title="frames/s", name="frames-per-second", **opts)
     f_rate.line("t", "rate", source=ts, line_width=2)
+    f_rate.scatter("t", "rate", source=ts, size=4)
     f_frac = figure(title="hit rate and indexing rate", name="rates", y_range=(0, 1.05),
                     **opts)
     f_frac.line("t", "hit_rate", source=ts, line_width=2, color="#1f77b4", legend_label="hits")
+    f_frac.scatter("t", "hit_rate", source=ts, size=4, color="#1f77b4")
     f_frac.line("t", "indexing_rate", source=ts, line_width=2, color="#2ca02c",
                 legend_label="indexed")
     f_frac.legend.location = "bottom_left"
     f_peaks = figure(title="peaks per frame", name="peaks-per-frame", **opts)
     f_peaks.line("t", "peaks", source=ts, line_width=2)
+    f_peaks.scatter("t", "peaks", source=ts, size=4)
     f_flow = figure(title="frames in flight, dropped, failed", name="in-flight", **opts)
     f_flow.line("t", "in_flight", source=ts, line_width=2, legend_label="in flight")
     f_flow.line("t", "dropped", source=ts, line_width=2, color="#ff7f0e",
@@ -68,7 +69,7 @@ def crystream_doc(scheduler, extra, doc) -> None:
     hist_sources = {}
     hist_figs = []
     for name, unit in zip(CELL_PARAMETERS, CELL_UNITS):
-        src = ColumnDataSource({"left": [], "right": [], "count": []}, name=f"cell-{name}")
+        src = ColumnDataSource({"left": [], "right": [], "count": []}, name=f"cellhist-{name}")
         fig = figure(title=f"{name} ({unit})", name=f"cell-{name}", height=200, width=290,
                      tools="save,reset")
         fig.quad(left="left", right="right", bottom=0, top="count", source=src,
@@ -76,7 +77,7 @@ def crystream_doc(scheduler, extra, doc) -> None:
         hist_sources[name] = src
         hist_figs.append(fig)
 
-    history: deque = deque(maxlen=600)
+    last: list = [None]  # the history already shown
 
     def update() -> None:
         snap = latest_snapshot(scheduler)
@@ -89,16 +90,19 @@ def crystream_doc(scheduler, extra, doc) -> None:
             f"{snap['indexing_rate']:.0%}, {snap['peaks_per_frame']:.1f} peaks/frame, "
             f"in flight {snap['in_flight']}, dropped {snap['dropped']}, failed "
             f"{snap['failed']}, latency {snap['latency_median'] * 1e3:.0f} ms</p>")
-        key = (snap.get("elapsed"), snap.get("processed"))
-        if history and history[-1] == key:
-            return
-        history.append(key)
-        ts.stream({"t": [snap["elapsed"]], "rate": [snap["rate"]],
-                   "hit_rate": [snap["hit_rate"]], "indexing_rate": [snap["indexing_rate"]],
-                   "peaks": [snap["peaks_per_frame"]], "in_flight": [snap["in_flight"]],
-                   "dropped": [snap["dropped"]], "failed": [snap["failed"]],
-                   "lat_med": [snap["latency_median"] * 1e3],
-                   "lat_p95": [snap["latency_p95"] * 1e3]}, rollover=600)
+        hist = snap.get("history") or []
+        key = (len(hist), hist[-1]["elapsed"] if hist else None)
+        if hist and key != last[0]:
+            last[0] = key
+            ts.data = {"t": [h["elapsed"] for h in hist], "rate": [h["rate"] for h in hist],
+                       "hit_rate": [h["hit_rate"] for h in hist],
+                       "indexing_rate": [h["indexing_rate"] for h in hist],
+                       "peaks": [h["peaks_per_frame"] for h in hist],
+                       "in_flight": [h["in_flight"] for h in hist],
+                       "dropped": [h["dropped"] for h in hist],
+                       "failed": [h["failed"] for h in hist],
+                       "lat_med": [h["latency_median"] * 1e3 for h in hist],
+                       "lat_p95": [h["latency_p95"] * 1e3 for h in hist]}
         for name, h in snap.get("cell_histograms", {}).items():
             if name in hist_sources and h["counts"]:
                 hist_sources[name].data = {"left": h["edges"][:-1], "right": h["edges"][1:],

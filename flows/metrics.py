@@ -35,6 +35,14 @@ class FlowMetrics:
         self._latency = deque(maxlen=history)
         self._peaks = deque(maxlen=history)
         self._cells = deque(maxlen=history)
+        self.history: deque[dict] = deque(maxlen=1200)  # one sample per publish
+
+    def sample(self, in_flight: int) -> None:
+        """Append the current figures to the time series the dashboard plots."""
+        snap = self.snapshot(in_flight, with_history=False)
+        self.history.append({k: snap[k] for k in (
+            "elapsed", "rate", "hit_rate", "indexing_rate", "peaks_per_frame", "in_flight",
+            "dropped", "failed", "latency_median", "latency_p95", "processed")})
 
     def frame_written(self, hit: bool, n_peaks: int, cells: list[tuple[float, ...]],
                       latency: float) -> None:
@@ -74,7 +82,8 @@ class FlowMetrics:
         span = min(self.window, now - self.started)
         return len(recent) / span if span > 0 else 0.0
 
-    def snapshot(self, in_flight: int = 0, finished: bool = False) -> dict:
+    def snapshot(self, in_flight: int = 0, finished: bool = False,
+                 with_history: bool = True) -> dict:
         """Everything a display needs, as plain numbers and lists."""
         elapsed = time.time() - self.started
         lat = np.asarray(self._latency, dtype=float)
@@ -104,6 +113,7 @@ class FlowMetrics:
             "latency_median": float(np.median(lat)) if len(lat) else 0.0,
             "latency_p95": float(np.percentile(lat, 95)) if len(lat) else 0.0,
             "cell_histograms": hist,
+            "history": list(self.history) if with_history else [],
         }
 
 

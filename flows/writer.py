@@ -310,6 +310,7 @@ class Writer:
                 self._fh.flush()
                 self._fh.close()
                 self._closed = True
+                self.metrics.sample(0)
             snap = self.snapshot()
             self._publish(snap)
             return snap
@@ -326,4 +327,6 @@ class Writer:
             time.sleep(0.5)
             if self._closed:
                 break
+            with self._lock:
+                self.metrics.sample(self.in_flight())
             self._publish(self.snapshot())
