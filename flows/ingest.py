@@ -217,7 +217,7 @@ class Ingest:
             self.written += 1
         else:
             self.failed += 1
-        ack = getattr(self._source, "ack", None)
+        ack = getattr(self._source, "acknowledge", None) or getattr(self._source, "ack", None)
         if ack is not None and msg is not None:
             try:
                 ack(msg)

@@ -38,7 +38,7 @@ def messages(source, stop, timeout: float = 0.5):
         return
     while not stop():
         msg = next_message(timeout)
-        if msg is None and getattr(source, "finished", False):
+        if msg is None and (getattr(source, "done", False) or getattr(source, "finished", False)):
             return
         yield msg
 

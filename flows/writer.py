@@ -54,6 +54,8 @@ def open_stream_writer(fh, config, detector, target):
 class Writer:
     """Dask actor writing chunks in serial order (see the module docstring)."""
 
+    GAP_WAIT = 1.0  # seconds a ready chunk waits for a missing earlier serial
+
     def __init__(self, flow_id: str, config, n_connections: int) -> None:
         from flows.pipeline_task import load_detector, load_target
         self.flow_id = flow_id
@@ -74,6 +76,8 @@ class Writer:
         self._next_serial = getattr(config.input, "serial_start", 1) if config.input else 1
         self._stop = False
         self._closed = False
+        self._last_serial: int | None = None
+        self._gap_since: float | None = None
         self.errors: list[str] = []
         self._files = None
         self._requeued: list = []
@@ -236,7 +240,7 @@ class Writer:
                 self.metrics.ingest[conn] = stats
 
     # ---------------------------------------------------------------- writing
-    def _flush_head(self) -> None:
+    def _flush_head(self, force: bool = False) -> None:
         while self._heap:
             entry = self._heap[0][2]
             if entry.dropped:
@@ -244,14 +248,30 @@ class Writer:
                 continue
             if entry.result is None:
                 return
+            if not force and self._gap_before(entry):
+                return
+            self._gap_since = None
             heapq.heappop(self._heap)
             self._entries.pop((entry.conn, entry.lid), None)
             self._write(entry)
+
+    def _gap_before(self, entry: _Entry) -> bool:
+        """Hold a ready chunk while an earlier serial may still arrive (another ASAP::O
+        consumer's message): at most GAP_WAIT seconds, and never with the buffer full."""
+        if self._last_serial is None or entry.serial <= self._last_serial + 1:
+            return False
+        if len(self._entries) >= self.limit:
+            return False
+        now = time.time()
+        if self._gap_since is None:
+            self._gap_since = now
+        return now - self._gap_since < self.GAP_WAIT
 
     def _write(self, entry: _Entry) -> None:
         result = entry.result
         key = (entry.conn, entry.lid)
         self._written_keys.add(key)
+        self._last_serial = entry.serial
         if entry.msg is not None:
             self._taken.get(entry.conn, {}).pop(entry.serial, None)
         if result.chunk is None:
@@ -289,8 +309,10 @@ class Writer:
     def all_done(self) -> bool:
         """Every connection finished and nothing left to write."""
         with self._lock:
-            return (len(self._done_conns) >= self.n_connections and not self._entries
-                    and not self._orphans and not self._requeued)
+            if len(self._done_conns) < self.n_connections:
+                return False
+            self._flush_head(force=True)  # no earlier serial can arrive any more
+            return not self._entries and not self._orphans and not self._requeued
 
     def request_stop(self) -> None:
         with self._lock:
@@ -300,6 +322,7 @@ class Writer:
         """Close the stream (frames still pending are dropped, and counted as failed)."""
         with self._lock:
             if not self._closed:
+                self._flush_head(force=True)
                 for entry in list(self._entries.values()) + list(self._orphans.values()):
                     self.errors.append(f"crystream: frame {entry.filename} {entry.event} "
                                        f"(serial {entry.serial}) not finished at the end")
@@ -328,5 +351,6 @@ class Writer:
             if self._closed:
                 break
             with self._lock:
+                self._flush_head()  # chunks held for a gap whose wait is over
                 self.metrics.sample(self.in_flight())
             self._publish(self.snapshot())

@@ -71,13 +71,21 @@ def test_writer_failures_duplicates_and_gaps(tmp_path, results):
         w.deliver(0, i, failed if i == 2 else results[i])
     assert w.deliver(0, 0, results[0]) is False  # a recomputed task's second delivery
     report = w.poll(0)
-    assert sorted(report["written"]) == [0, 1, 3, 4, 5] and report["failed"] == [2]
+    # 1, 2 written, 3 failed; 5 waits for the missing 4 (it may still come from another
+    # connection) for up to GAP_WAIT seconds
+    assert report["written"] == [0, 1] and report["failed"] == [2]
+    w.track(0, [(9, 4, "f4", "//", time.time())])  # 4 arrives late, within the wait
+    w.deliver(0, 9, results[9])
+    assert w.poll(0)["written"] == [9, 3, 4]  # 4, 5, 6 in order; 9 waits for 7 and 8
+    w.GAP_WAIT = 0.2
+    time.sleep(0.3)
+    assert w.poll(0)["written"] == [5]  # nothing came: the gap is skipped
     snap = w.close()
-    assert snap["processed"] == 5 and snap["failed"] == 1
+    assert snap["processed"] == 6 and snap["failed"] == 1
     assert "f3" in snap["errors"][0] and "PayloadError: truncated" in snap["errors"][0]
     chunks = _chunks(tmp_path)
-    assert [c.serial for c in chunks] == [1, 2, 5, 6, 9]
-    assert frame_ids(chunks) == [0, 1, 3, 4, 5]
+    assert [c.serial for c in chunks] == [1, 2, 4, 5, 6, 9]
+    assert frame_ids(chunks) == [0, 1, 9, 3, 4, 5]
 
 
 def test_writer_assigns_zmq_serials_in_arrival_order(tmp_path, results):
