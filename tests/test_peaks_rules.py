@@ -424,3 +424,41 @@ def test_bad_input_gives_one_line_errors_naming_the_frame():
     with pytest.raises(ValueError, match=r"rules.h5 .*panel p0 data has shape \(10, 10\)"):
         find_peaks(make_frame([np.zeros((10, 10), np.float32)]), det, PeakSearchOptions())
     assert len(find_peaks(make_frame(None), det, PeakSearchOptions(peaks="none"))) == 0
+
+
+# ------------------------------------------------------------------ peakfinder9 rules
+
+PF9 = PeakSearchOptions(peaks="peakfinder9", min_snr_biggest_pix=7, min_snr_peak_pix=3,
+                        min_snr=5, min_sig=2.0, local_bg_radius=3)
+
+
+def test_peakfinder9_bad_pixels_neither_peak_nor_hide_a_peak():
+    det = make_detector()
+    data = spots_frame([40.5, 90.5], [40.5, 90.5], photons=2000.0, bg=5.0)
+    data[42, 41] = 60000.0  # a hot pixel 2 px from the first spot
+    data[10, 100] = 60000.0  # and one on its own
+    bad = np.zeros((128, 128), bool)
+    frame = make_frame([data], bad=[bad])
+    pk = find_peaks(frame, det, PF9)
+    assert len(pk) == 3  # unmasked, the hot pixels are peaks and hide the first spot
+    bad[42, 41] = bad[10, 100] = True
+    pk = find_peaks(frame, det, PF9)
+    order = np.argsort(pk.fs)
+    np.testing.assert_allclose(pk.fs[order], [40.5, 90.5], atol=0.15)
+    np.testing.assert_allclose(pk.ss[order], [40.5, 90.5], atol=0.15)
+
+
+def test_peakfinder9_equal_maxima_give_one_peak_and_window_needs_the_panel():
+    det = make_detector()
+    data = flat_background(128, 128)
+    data[60, 60] = data[60, 61] = 200.0  # a flat-topped peak: one maximum, the first
+    data[2, 64] = 200.0  # closer than the window radius to the edge
+    pk = find_peaks(make_frame([data]), det, PF9)
+    assert len(pk) == 1
+    assert pk.fs[0] == pytest.approx(61.0) and pk.ss[0] == pytest.approx(60.5)
+    # --min-peak-over-neighbour: the maximum must beat every border pixel by that much.
+    pk = find_peaks(make_frame([data]), det,
+                    PeakSearchOptions(peaks="peakfinder9", min_snr_biggest_pix=7,
+                                      min_snr_peak_pix=3, min_snr=5, min_sig=2.0,
+                                      min_peak_over_neighbour=190.0))
+    assert len(pk) == 0

@@ -20,6 +20,37 @@ import numpy as np
 MAX_PEAKS_PER_PANEL = 10000
 
 
+@numba.njit(cache=True, nogil=True, error_model="numpy", fastmath=True)
+def _window_max(work: np.ndarray, r: int) -> np.ndarray:
+    """Maximum over each pixel's (2r+1)^2 window (separable, inner loops along fs so that
+    they vectorise); only pixels at least r from the edge are meaningful."""
+    h, w = work.shape
+    hm = work.copy()
+    for s in range(h):
+        row = hm[s]
+        src = work[s]
+        for k in range(1, r + 1):
+            for f in range(r, w - r):
+                a = src[f - k]
+                b = src[f + k]
+                c = row[f]
+                m = a if a > b else b
+                row[f] = m if m > c else c  # unconditional store: vectorises
+    out = hm.copy()
+    for s in range(r, h - r):
+        row = out[s]
+        for k in range(1, r + 1):
+            up = hm[s - k]
+            down = hm[s + k]
+            for f in range(w):
+                a = up[f]
+                b = down[f]
+                c = row[f]
+                m = a if a > b else b
+                row[f] = m if m > c else c
+    return out
+
+
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def pf9_panel(data, bad, radius, min_snr_biggest, min_snr_peak, min_snr, min_sig,
               min_over_neighbour, max_adu, use_saturated, max_peaks):
@@ -31,44 +62,52 @@ def pf9_panel(data, bad, radius, min_snr_biggest, min_snr_peak, min_snr, min_sig
     out_snr = np.empty(max_peaks)
     n = 0
     r = radius
+    if h <= 2 * r or w <= 2 * r:
+        return out_fs[:0], out_ss[:0], out_i[:0], out_snr[:0]
+    # Working copy: bad and non-finite pixels can neither be nor hide a maximum.
+    work = np.empty((h, w), dtype=np.float32)
+    for s in range(h):
+        for f in range(w):
+            v = data[s, f]
+            work[s, f] = v if (not bad[s, f] and math.isfinite(v)) else -np.inf
+    wmax = _window_max(work, r)
     for ss in range(r, h - r):
         for fs in range(r, w - r):
-            v = data[ss, fs]
-            if bad[ss, fs] or not math.isfinite(v):
+            v = work[ss, fs]
+            if v < wmax[ss, fs] or v == -np.inf:
                 continue
             if not use_saturated and v > max_adu:
                 continue
-            # Quick 3x3 test first: most pixels are not even a local maximum there.
-            if not (v >= data[ss, fs + 1] and v >= data[ss + 1, fs - 1]
-                    and v >= data[ss + 1, fs] and v >= data[ss + 1, fs + 1]
-                    and v > data[ss, fs - 1] and v > data[ss - 1, fs - 1]
-                    and v > data[ss - 1, fs] and v > data[ss - 1, fs + 1]):
+            # Ties go to the first pixel of the window in raster order.
+            tie = False
+            for dss in range(-r, 1):
+                for dfs in range(-r, r + 1):
+                    if dss == 0 and dfs >= 0:
+                        break
+                    if work[ss + dss, fs + dfs] == v:
+                        tie = True
+                        break
+                if tie:
+                    break
+            if tie:
                 continue
-            # Window maximum (ties go to the first pixel in raster order); border statistics.
-            is_max = True
+            # Background: the window's border pixels.
             nb = 0
             sb = 0.0
             sb2 = 0.0
             bmax = -np.inf
             for dss in range(-r, r + 1):
-                for dfs in range(-r, r + 1):
-                    if dss == 0 and dfs == 0:
+                step = 1 if (dss == -r or dss == r) else 2 * r
+                for dfs in range(-r, r + 1, step):
+                    u = work[ss + dss, fs + dfs]
+                    if u == -np.inf:
                         continue
-                    u = data[ss + dss, fs + dfs]
-                    before = dss < 0 or (dss == 0 and dfs < 0)
-                    if u > v or (before and u == v):
-                        is_max = False
-                        break
-                    if (abs(dss) == r or abs(dfs) == r) and not bad[ss + dss, fs + dfs] \
-                            and math.isfinite(u):
-                        nb += 1
-                        sb += u
-                        sb2 += u * u
-                        if u > bmax:
-                            bmax = u
-                if not is_max:
-                    break
-            if not is_max or nb < 2:
+                    nb += 1
+                    sb += u
+                    sb2 += u * u
+                    if u > bmax:
+                        bmax = u
+            if nb < 2:
                 continue
             if not v - bmax > min_over_neighbour:
                 continue
@@ -86,9 +125,7 @@ def pf9_panel(data, bad, radius, min_snr_biggest, min_snr_peak, min_snr, min_sig
             ws = 0.0
             for dss in range(-r + 1, r):
                 for dfs in range(-r + 1, r):
-                    if bad[ss + dss, fs + dfs]:
-                        continue
-                    u = data[ss + dss, fs + dfs] - bg
+                    u = work[ss + dss, fs + dfs] - bg
                     if (dss == 0 and dfs == 0) or u > cut:
                         npix += 1
                         total += u
