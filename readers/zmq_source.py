@@ -158,9 +158,12 @@ class ZmqSubSource(_ZmqSource):
 class ZmqReqSource(_ZmqSource):
     """REQ socket sending ``request`` for every frame.
 
-    Lazy pirate: when no reply comes within ``request_timeout`` seconds, the socket is closed
-    and re-created and the request sent again, so a restarted sender does not hang the run
-    (CrystFEL waits forever on a lost request).
+    Lazy-pirate retry without losing frames: when no reply comes within ``request_timeout``
+    seconds the request is sent again on the same *relaxed* REQ socket (ZMQ_REQ_RELAXED). A
+    restarted sender gets the new request through ZeroMQ's automatic reconnect, so the run
+    does not hang (CrystFEL waits forever on a lost request); a sender that is merely quiet
+    (OM answers only when a hit comes) still answers the earlier request on the same
+    connection, and that reply is accepted, so no frame goes to a closed socket.
     """
 
     kind = zmq.REQ
@@ -173,20 +176,17 @@ class ZmqReqSource(_ZmqSource):
         self._sent_at: float | None = None
         self.retries = 0
 
+    def _configure(self, sock: zmq.Socket) -> None:
+        sock.setsockopt(zmq.REQ_RELAXED, 1)  # may send again while a reply is outstanding
+
     def _send(self) -> None:
         if self._socket is None:
             self._socket = self._connect()
-        self._socket.send(self.request)
+        try:
+            self._socket.send(self.request, zmq.NOBLOCK)
+        except zmq.Again:  # no pipe ready yet: try again at the next timeout
+            pass
         self._sent_at = time.monotonic()
-
-    def _reconnect(self) -> None:
-        self.retries += 1
-        log.warning("no reply from %s within %.1f s; reconnecting and asking again",
-                    self.address, self.request_timeout)
-        if self._socket is not None:
-            self._socket.close(linger=0)
-            self._socket = None
-        self._sent_at = None
 
     def next_message(self, timeout: float | None = 3.0) -> RawMessage | None:
         """Ask for a frame (once per outstanding request) and wait at most ``timeout`` seconds."""
@@ -204,7 +204,10 @@ class ZmqReqSource(_ZmqSource):
                 return self._message(parts)
             now = time.monotonic()
             if now - self._sent_at >= self.request_timeout:
-                self._reconnect()
+                self.retries += 1
+                log.info("no reply from %s within %.1f s; asking again", self.address,
+                         self.request_timeout)
+                self._send()
             if deadline is not None and now >= deadline:
                 self._idle()
                 return None

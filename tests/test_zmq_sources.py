@@ -197,3 +197,47 @@ def test_option_conflicts():
     with pytest.raises(SourceOptionError, match="Unrecognised data format 'tiff'"):
         InputOptions(data_format="tiff")
     assert check_source_options(InputOptions(zmq_input="tcp://x:1", zmq_request="next")) == "zmq"
+
+
+def test_req_quiet_router_sender_loses_no_hit():
+    """OM's ROUTER answers queued 'next' requests (oldest first) only when a hit comes. Quiet
+    periods longer than the request timeout must not send hits to a dead requester."""
+    from collections import deque
+    ctx = zmq.Context()
+    router = ctx.socket(zmq.ROUTER)
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+    images = [truth_image(seed=300 + i) for i in range(4)]
+    stop = threading.Event()
+
+    def serve():
+        queue: deque = deque(maxlen=20)
+        hit_times = [time.monotonic() + 0.9 + 0.5 * i for i in range(len(images))]
+        sent = 0
+        while not stop.is_set() and sent < len(images):
+            if router.poll(20):
+                ident, empty, body = router.recv_multipart()
+                queue.append(ident)
+            if queue and time.monotonic() >= hit_times[sent]:
+                router.send_multipart([queue.popleft(), b"", onda_msgpack(images[sent])])
+                sent += 1
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    det = make_detector()
+    src = ZmqReqSource(f"tcp://127.0.0.1:{port}", "next", request_timeout=0.25)
+    got = []
+    t0 = time.monotonic()
+    try:
+        while len(got) < len(images):
+            assert time.monotonic() - t0 < 10, f"only {len(got)} hits arrived"
+            m = src.next_message(timeout=0.2)
+            if m is not None:
+                got.append(decode_message(m, det, InputOptions(data_format="msgpack")))
+    finally:
+        stop.set()
+        server.join(2)
+        src.close()
+        router.close(0)
+        ctx.term()
+    for frame, image in zip(got, images):
+        np.testing.assert_array_equal(frame.data[0], image)
