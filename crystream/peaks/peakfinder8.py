@@ -18,6 +18,7 @@ import numpy as np
 
 from crystream.geometry.detector import Detector
 from crystream.peaks.geomcache import cached
+from crystream.peaks.options import PeakSearchOptions
 
 MAX_PEAKS = 2048  # global over all panels (a running budget)
 N_ITERATIONS = 5
@@ -188,16 +189,16 @@ def radial_stats(data: list[np.ndarray], bad: list[np.ndarray], rmap: RadialMap,
     cmin = np.full(nb, np.inf)
     if fast:
         vals = np.concatenate([d.ravel()[rmap.sample_index[rmap.sample_panel == i]]
-                               for i, d in enumerate(data)]).astype(np.float64)
+                               for i, d in enumerate(data)])
         ok = ~np.concatenate([b.ravel()[rmap.sample_index[rmap.sample_panel == i]]
                               for i, b in enumerate(bad)]) & np.isfinite(vals)
         tail_b = np.ascontiguousarray(rmap.sample_bin[ok])
-        tail_v = vals[ok]
+        tail_v = vals[ok].astype(np.float32)
         nt = len(tail_v)
     else:
         total = sum(d.size for d in data)
         tail_b = np.empty(total, np.int32)
-        tail_v = np.empty(total, np.float64)
+        tail_v = np.empty(total, np.float32)  # pixel values are float32: exact
         ntail = np.zeros(1, np.int64)
         cut = min(float(threshold), 1e9)
         for d, b, c in zip(data, bad, rmap.codes):
@@ -375,8 +376,9 @@ def pf8_panel(data, bad, codes, mean, hi, min_snr, min_pix, max_pix, bg_radius, 
             out_n[:n_out])
 
 
-def peakfinder8_peaks(data: list[np.ndarray], bad: list[np.ndarray], detector: Detector, options,
-                shift_x: float = 0.0, shift_y: float = 0.0):
+def peakfinder8_peaks(data: list[np.ndarray], bad: list[np.ndarray], detector: Detector,
+                      options: PeakSearchOptions, shift_x: float = 0.0, shift_y: float = 0.0
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """All peakfinder8 peaks of a frame: (fs, ss, panel, intensity) arrays, panel order."""
     rmap = radial_map(detector, shift_x, shift_y, options.min_res, options.max_res)
     key = ("pf8", float(shift_x), float(shift_y), float(options.min_res), float(options.max_res))

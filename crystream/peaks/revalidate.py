@@ -14,6 +14,7 @@ import numpy as np
 from crystream.frame import PeakList
 from crystream.geometry.detector import Detector
 from crystream.peaks.integrate import OK, integrate_peak
+from crystream.peaks.options import PeakSearchOptions
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -43,7 +44,7 @@ def _revalidate_panel(data, bad, fs, ss, inn, mid, out, max_adu, gain, use_satur
     return keep, inten
 
 
-def shift_half_pixel(peaks: PeakList, options) -> PeakList:
+def shift_half_pixel(peaks: PeakList, options: PeakSearchOptions) -> PeakList:
     """Add 0.5 to fs and ss (pixel-index convention -> corner-referenced) unless switched off."""
     if not options.half_pixel_shift:
         return PeakList(peaks.fs.astype(np.float64), peaks.ss.astype(np.float64),
@@ -53,7 +54,8 @@ def shift_half_pixel(peaks: PeakList, options) -> PeakList:
 
 
 def revalidate(peaks: PeakList, data: list[np.ndarray] | None, bad: list[np.ndarray],
-               detector: Detector, options, photon_energy_ev: float) -> PeakList:
+               detector: Detector, options: PeakSearchOptions,
+               photon_energy_ev: float) -> PeakList:
     """Re-integrate delivered peaks and drop the ones CrystFEL's ``validate_peaks`` drops.
 
     ``data`` None stands for --no-image-data: CrystFEL zero-fills the pixels, every disc total
