@@ -462,3 +462,17 @@ def test_peakfinder9_equal_maxima_give_one_peak_and_window_needs_the_panel():
                                       min_snr_peak_pix=3, min_snr=5, min_sig=2.0,
                                       min_peak_over_neighbour=190.0))
     assert len(pk) == 0
+
+
+@pytest.mark.parametrize("method", ["zaef", "peakfinder8", "peakfinder9"])
+def test_non_finite_pixels_are_never_used(method):
+    det = make_detector()
+    data = spots_frame([40.5, 90.5], [40.5, 90.5], photons=3000.0, bg=5.0)
+    data[70:72, :] = np.nan  # e.g. a float detector's dead rows
+    data[100, 20] = np.inf
+    opts = {"zaef": ZAEF, "peakfinder9": PF9,
+            "peakfinder8": PeakSearchOptions(peaks="peakfinder8", threshold=20, min_snr=5)}
+    pk = find_peaks(make_frame([data]), det, opts[method])
+    assert len(pk) == 2
+    assert np.all(np.isfinite(pk.fs)) and np.all(np.isfinite(pk.intensity))
+    np.testing.assert_allclose(np.sort(pk.fs), [40.5, 90.5], atol=0.3)
