@@ -103,7 +103,7 @@ def _payload_masks(reader, detector: Detector, label: str, fmt: str) -> list[lis
             if arr.ndim == 2:  # one mask for every frame/module of a stack
                 fixed = ()
             index = check_panel_fits(arr, fixed, panel, label, where)
-            arrays.append(np.asarray(_read(reader, arr, index)).astype(np.int64))
+            arrays.append(np.ascontiguousarray(_read(reader, arr, index)))
         out.append(arrays)
     return out
 
