@@ -333,3 +333,18 @@ def test_roundtrip_through_the_simulator_encoder(fmt):
         # the encoder writes pixel-index slab coordinates (centre - 0.5); the shift restores them
         np.testing.assert_allclose(out.peaks.fs + 0.5, [3.5, 10.5])
         np.testing.assert_allclose(out.peaks.ss + 0.5, [4.5, 40.5])
+
+
+def test_msgpack_payload_mask_and_flags():
+    """A mask carried in the msgpack map (no mask_file): CrystFEL crashes, we apply it."""
+    img = truth_image()
+    mask = np.zeros((48, 64), dtype=np.int32)
+    mask[7, 9] = 1  # badbits
+    mask[30, 50] = 2  # goodbit 2 present: good
+    masks = {"p0": (MaskSpec(data="mask", goodbits=0, badbits=1),)}
+    det = make_detector(masks=masks)
+    event = {"detector_data": numpy_map(img), "mask": numpy_map(mask), "beam_energy": 9000.0,
+             "detector_distance": 100.0}
+    frame = decode_message(msg(msgpack.packb(event, use_bin_type=True)), det,
+                           InputOptions(data_format="msgpack"))
+    assert frame.bad[0][7, 9] and frame.bad[0].sum() == 1
