@@ -476,3 +476,17 @@ def test_non_finite_pixels_are_never_used(method):
     assert len(pk) == 2
     assert np.all(np.isfinite(pk.fs)) and np.all(np.isfinite(pk.intensity))
     np.testing.assert_allclose(np.sort(pk.fs), [40.5, 90.5], atol=0.3)
+
+
+def test_per_detector_maps_are_built_once_and_shared_by_copies():
+    import pickle
+
+    from crystream.peaks.peakfinder8 import radial_map as rm
+
+    det = make_detector(n_panels=2)
+    first = rm(det, 0.0, 0.0, 0.0, 0.0)
+    assert rm(det, 0.0, 0.0, 0.0, 0.0) is first
+    copy = pickle.loads(pickle.dumps(det))  # how a Dask task argument reaches a worker
+    assert rm(copy, 0.0, 0.0, 0.0, 0.0) is first
+    moved = make_detector(n_panels=2, gap=20)  # another geometry gets its own map
+    assert rm(moved, 0.0, 0.0, 0.0, 0.0) is not first
