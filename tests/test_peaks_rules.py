@@ -286,10 +286,16 @@ def brute_noise_filter(a: np.ndarray) -> np.ndarray:
     return out
 
 
-@pytest.mark.parametrize("n", [1, 2])
-def test_median_filter_subtracts_the_upper_median_of_the_clipped_window(n):
-    a = np.random.default_rng(n).integers(-5, 50, (13, 17)).astype(np.float32)
-    np.testing.assert_array_equal(median_filter(a, n), brute_median_subtract(a, n))
+@pytest.mark.parametrize("n", [1, 2, 3])
+@pytest.mark.parametrize("kind", ["integer", "fractional"])
+def test_median_filter_subtracts_the_upper_median_of_the_clipped_window(n, kind):
+    rng = np.random.default_rng(n)
+    for shape in ((13, 17), (4, 30), (30, 2), (1, 1)):
+        a = rng.integers(-5, 50, shape).astype(np.float32)
+        a.flat[0] = 30000.0
+        if kind == "fractional":  # the per-pixel selection instead of the sliding histogram
+            a += np.float32(0.25)
+        np.testing.assert_array_equal(median_filter(a, n), brute_median_subtract(a, n))
 
 
 def test_noise_filter_zeroes_3x3_squares_holding_a_negative_pixel():
