@@ -166,10 +166,16 @@ class Simulation:
         panel, fs, ss, dist = rays_to_panels(c.detector, diffracted_rays(p, kbar), self.clen,
                                              self.shift_x, self.shift_y)
         on = panel >= 0
-        keep, p, s, part, kbar = keep[on], p[on], s[on], part[on], kbar[on]
+        keep, p, s, u, part, kbar = keep[on], p[on], s[on], u[on], part[on], kbar[on]
         panel, fs, ss, dist = panel[on], fs[on], ss[on], dist[on]
         pitch = np.array([pp.pixel_pitch for pp in c.detector.panels])[panel]
-        sigma = np.sqrt(c.psf_sigma ** 2 + (dist * R / kbar / pitch) ** 2)
+        # spot width (isotropic): detector PSF, the lattice point's angular size R/k, the
+        # beam divergence, and the spread of exciting wavelengths times |d direction / dk|
+        u_perp = np.hypot(p[:, 0], p[:, 1])
+        w_prof = (1.0 - u[:, 2]) ** 2 / R ** 2
+        sigma_k = 1.0 / np.sqrt(1.0 / (self.bandwidth * k0) ** 2 + w_prof)
+        angle = np.sqrt((R / kbar) ** 2 + c.divergence ** 2 + (u_perp * sigma_k / kbar ** 2) ** 2)
+        sigma = np.sqrt(c.psf_sigma ** 2 + (dist * angle / pitch) ** 2)
         rel = self.intensity[keep] * part
         mass = np.empty(len(rel))
         peak = np.empty(len(rel))

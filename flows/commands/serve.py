@@ -82,7 +82,10 @@ def _detector(args):
 
 def _frames(args, detector):
     if args.input:
+        import os
         from readers.sender import file_frames
+        if args.input != "-" and not os.path.isfile(args.input):
+            raise OSError(f"{args.input}: input list not found")
         return file_frames(args.input, detector, loop=args.loop)
     from crystream.simulate import NAMED_CELLS, SimulationConfig, simulate_frames
     if args.pdb:
