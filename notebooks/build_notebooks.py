@@ -790,11 +790,230 @@ print("all checks passed")
 """, "checks"),
 ]
 
+# --------------------------------------------------------------------------- HPC
+
+HPC = [
+    md("""
+# Running on a batch system (SLURM, PBS, SGE, LSF, HTCondor)
+
+At a facility the frames are usually processed on compute nodes that a batch system hands out.
+crystream gets its Dask workers from the batch system through
+[dask-jobqueue](https://jobqueue.dask.org): each batch job runs Dask worker processes that
+connect back to a scheduler running here, next to the notebook. What to ask the batch system
+for lives in a small YAML file, the same file `crystream index --jobqueue=FILE` takes:
+
+```yaml
+system: slurm            # slurm | pbs | sge | lsf | htcondor
+cluster:                 # keyword arguments of dask_jobqueue.SLURMCluster (or PBSCluster...)
+  cores: 1               # one frame at a time per worker process
+  processes: 1
+  memory: 2GB
+  walltime: "01:00:00"
+  queue: express         # partition / queue
+  account: my-project
+jobs: 4                  # a fixed number of jobs, or instead:
+# adapt: {minimum_jobs: 1, maximum_jobs: 16}
+```
+
+Workers run the same Python as this notebook unless `cluster.python` says otherwise, so the
+virtual environment must be visible on the compute nodes, and so must the frames, the geometry
+and the output directory (a shared file system).
+
+**Parameters.** `CLUSTER = "jobqueue"` uses the YAML file; `"local"` runs the same notebook on
+a `LocalCluster` of this machine (what the test suite does); a `tcp://host:8786` address uses a
+Dask scheduler someone already started.
+"""),
+    code("""
+%matplotlib inline
+import dataclasses
+import os
+import time
+
+import h5py
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import yaml
+
+from cluster import get_cluster
+from cluster.jobqueue import expected_workers, jobqueue_cluster, load_jobqueue_config
+from crystream.cellfile import format_cell
+from crystream.cellmatch import misorientation
+from crystream.indexing import IndexingOptions
+from crystream.integration import IntegrationOptions
+from crystream.peaks import PeakSearchOptions
+from crystream.pipeline import PipelineConfig
+from crystream.simulate import LYSOZYME, SimulationConfig, simple_detector, simulate_frames
+from crystream.stream.reader import read_stream
+from flows.config import FlowConfig
+from flows.run import start_flow
+from flows.summary import final_summary
+from readers.options import InputOptions
+
+# Parameters
+CLUSTER = os.environ.get("CRYSTREAM_NB_CLUSTER", "jobqueue")   # "jobqueue", "local" or an address
+JOBQUEUE_FILE = os.environ.get("CRYSTREAM_NB_JOBQUEUE", "")    # your YAML; "" = write an example
+DASHBOARD = os.environ.get("CRYSTREAM_NB_DASHBOARD", "127.0.0.1:8787")
+WORK_DIR = os.path.abspath(os.environ.get("CRYSTREAM_NB_WORK_DIR") or "crystream-hpc")  # shared FS
+N_FRAMES = int(os.environ.get("CRYSTREAM_NB_FRAMES", "30"))
+os.makedirs(WORK_DIR, exist_ok=True)
+"""),
+    md("""
+## The configuration file
+
+If no file is given, an example for SLURM is written (two one-core jobs). The file is checked
+by `load_jobqueue_config`, which names the file and the key when something is wrong. The job
+script shows exactly what will be submitted: here it comes from the same `jobqueue_cluster`
+call that starts the real cluster, asked for zero jobs, so nothing is submitted yet.
+"""),
+    code("""
+if not JOBQUEUE_FILE:
+    JOBQUEUE_FILE = os.path.join(WORK_DIR, "slurm.yaml")
+    with open(JOBQUEUE_FILE, "w") as fh:
+        yaml.safe_dump({"system": "slurm",
+                        "cluster": {"cores": 1, "processes": 1, "memory": "2GB",
+                                    "walltime": "00:30:00",
+                                    "log_directory": os.path.join(WORK_DIR, "jobs")},
+                        "jobs": 2}, fh, sort_keys=False)
+print(open(JOBQUEUE_FILE).read())
+jobqueue = load_jobqueue_config(JOBQUEUE_FILE)
+print(jobqueue)
+print("workers to wait for:", expected_workers(jobqueue))
+
+preview = jobqueue_cluster(dataclasses.replace(jobqueue, jobs=0), dashboard_address=None)
+job_script = preview.job_script()
+preview.close()
+print(job_script)
+"""),
+    md("""
+## Getting the workers
+
+`get_cluster` returns a `ClusterHandle` (a connected `Client`, the cluster object, its kind)
+once the first workers have arrived; with a busy queue that can take a while
+(`wait_timeout`). While it runs, `handle.cluster.scale(jobs=N)` or
+`handle.cluster.adapt(minimum_jobs=..., maximum_jobs=...)` change the number of jobs, and
+`squeue -u $USER` shows them. The dashboard link works from your laptop through an ssh tunnel:
+`ssh -L 8787:localhost:8787 login-node`.
+"""),
+    code("""
+if CLUSTER == "jobqueue":
+    handle = get_cluster(jobqueue=JOBQUEUE_FILE, dashboard_address=DASHBOARD, wait_timeout=600)
+elif CLUSTER == "local":
+    handle = get_cluster(workers=2, dashboard_address=DASHBOARD)
+else:
+    handle = get_cluster(scheduler=CLUSTER)
+workers = handle.client.scheduler_info(n_workers=-1)["workers"]
+print(f"{handle.kind}: {len(workers)} workers, dashboard {handle.dashboard_link}")
+for address, info in workers.items():
+    print(f"  {address}  {info.get('name')}  {info.get('nthreads')} thread(s)")
+"""),
+    md("""
+## Frames on the shared file system
+
+Simulated frames written as HDF5 files (`/data/data`, one frame per file) with a file list, as a
+detector's file writer would leave them; the flow reads them with `-i files.lst`, each worker
+reading its own files.
+"""),
+    code("""
+detector = simple_detector(n=512, pixel=75e-6, clen=0.080, photon_energy=9500)
+simulation = SimulationConfig(detector=detector, cell=LYSOZYME, hit_rate=0.7, spot_photons=3e5)
+geometry_file = os.path.join(WORK_DIR, "detector.geom")
+cell_file = os.path.join(WORK_DIR, "lysozyme.cell")
+list_file = os.path.join(WORK_DIR, "files.lst")
+open(geometry_file, "w").write(detector.source_text + "\\n")
+open(cell_file, "w").write(format_cell(LYSOZYME))
+os.makedirs(os.path.join(WORK_DIR, "frames"), exist_ok=True)
+truth = {}
+with open(list_file, "w") as lst:
+    for frame in simulate_frames(simulation, N_FRAMES, seed=11):
+        path = os.path.join(WORK_DIR, "frames", f"frame_{frame.serial:04d}.h5")
+        with h5py.File(path, "w") as h5:
+            h5.create_dataset("/data/data", data=frame.data[0], compression="gzip")
+        lst.write(path + "\\n")
+        truth[path] = frame.truth
+print(f"{len(truth)} files, {sum(t.is_hit for t in truth.values())} with a crystal")
+"""),
+    md("""
+## Run the flow on the batch workers
+
+`start_flow(config, cluster=handle)` runs on the cluster we already have (without `cluster`, it
+would start one from `config.jobqueue` / `config.scheduler` / `config.workers`, as the command
+line does). One input connection per worker shares the file list; the stream is written here,
+in frame order.
+"""),
+    code("""
+config = FlowConfig(
+    source="files", geometry=geometry_file, cell=cell_file,
+    output=os.path.join(WORK_DIR, "hpc.stream"), input=InputOptions(input=list_file),
+    pipeline=PipelineConfig(
+        peaks=PeakSearchOptions(peaks="peakfinder8", threshold=6, min_snr=4, min_pix_count=2,
+                                max_pix_count=50, local_bg_radius=3, min_peaks=10),
+        indexing=IndexingOptions(), integration=IntegrationOptions(int_radius=(3, 4, 5))),
+    workers=len(workers), progress=False)
+flow = start_flow(config, cluster=handle)
+history = []
+while not flow.finished:
+    snap = flow.counters
+    if snap:
+        history.append({"elapsed": snap["elapsed"], "processed": snap["processed"],
+                        "rate": snap["rate"]})
+    time.sleep(0.25)
+final = flow.wait(120)
+print(final_summary(final))
+flow.close()     # also ends the batch jobs (or the local cluster)
+history = pd.DataFrame(history)
+per_connection = pd.DataFrame(final["ingest_stats"])
+per_connection[["conn", "worker", "received", "written", "failed"]]
+"""),
+    code("""
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 3.5))
+ax1.bar(per_connection.conn.astype(str), per_connection.written)
+ax1.set_xlabel("input connection (one per worker)")
+ax1.set_ylabel("frames written")
+ax1.set_title("Work shared between the workers")
+line1, = ax2.plot(history.elapsed, history.processed, label="frames processed")
+ax2.set_xlabel("time since start (s)")
+ax2.set_ylabel("frames")
+ax2b = ax2.twinx()
+line2, = ax2b.plot(history.elapsed, history.rate, color="tab:orange", label="frames/s")
+ax2b.set_ylabel("frames/s")
+ax2.legend(handles=[line1, line2], loc="upper left")
+ax2.set_title("Progress")
+fig.tight_layout()
+plt.show()
+""", "figure"),
+    md("""
+## Checks
+
+Every file once and in list order, the work spread over all workers, and the results against
+the simulation's truth.
+"""),
+    code("""
+stream = read_stream(config.output)
+assert not stream.problems, stream.problems
+names = [c.filename for c in stream.chunks]
+assert names == list(truth), "every file once, in list order"
+assert final["processed"] == N_FRAMES and final["failed"] == 0
+assert len(per_connection) == len(workers) and (per_connection.written > 0).all()
+assert per_connection.written.sum() == N_FRAMES and len(history) > 0
+hits = np.array([c.hit for c in stream.chunks])
+true_hits = np.array([truth[n].is_hit for n in names])
+assert not (hits & ~true_hits).any() and (hits & true_hits).sum() >= 0.9 * true_hits.sum()
+angles = [np.degrees(misorientation(c.crystals[0].cell, truth[c.filename].crystals[0].cell))
+          for c in stream.chunks if c.crystals]
+assert len(angles) >= 0.9 * hits.sum() and max(angles) < 1.0, angles
+assert "#SBATCH" in job_script or jobqueue.system != "slurm"
+print(f"{len(angles)} crystals, misorientation median {np.median(angles):.3f} deg")
+print("all checks passed")
+""", "checks"),
+]
+
 
 NOTEBOOKS = {
     "stream-analysis.ipynb": STREAM_ANALYSIS,
     "geometry.ipynb": GEOMETRY,
     "quickstart.ipynb": QUICKSTART,
+    "hpc.ipynb": HPC,
 }
 
 

@@ -13,12 +13,16 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import os
+import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
@@ -66,7 +70,8 @@ def _png_is_a_plot(data: str) -> tuple[bool, str]:
 
 
 def test_notebooks_present():
-    assert {"stream-analysis.ipynb", "geometry.ipynb", "quickstart.ipynb"} <= set(NOTEBOOKS)
+    assert {"stream-analysis.ipynb", "geometry.ipynb", "quickstart.ipynb",
+            "hpc.ipynb"} <= set(NOTEBOOKS)
 
 
 def test_generator_matches_committed_notebooks():
@@ -85,13 +90,18 @@ def test_generator_matches_committed_notebooks():
                 assert not cell.outputs and cell.execution_count is None, (name, cell.id)
 
 
-@pytest.mark.parametrize("name", NOTEBOOKS)
-def test_notebook_runs_and_plots(name, kernel_dir, monkeypatch, tmp_path):
+def _run_notebook(name: str, kernel_dir: Path, monkeypatch, tmp_path: Path,
+                  env: dict[str, str] | None = None) -> None:
+    """Execute one notebook (the kernel inherits ``env``) and check its figures and checks."""
     monkeypatch.setenv("JUPYTER_PATH", str(kernel_dir))
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.setenv("CRYSTREAM_NB_DASHBOARD", "127.0.0.1:0")  # never a fixed port in tests
     monkeypatch.setenv("CRYSTREAM_NB_WORK_DIR", str(tmp_path))
+    monkeypatch.setenv("CRYSTREAM_NB_CLUSTER", "local")  # hpc.ipynb: LocalCluster, same calls
+    monkeypatch.setenv("CRYSTREAM_NB_FRAMES", "30")  # quickstart/hpc: enough for the checks
+    for key, value in (env or {}).items():
+        monkeypatch.setenv(key, value)
     nb = nbformat.read(NB_DIR / name, as_version=4)
     figure_cells = [c for c in nb.cells if "figure" in _tags(c)]
     check_cells = [c for c in nb.cells if "checks" in _tags(c)]
@@ -119,3 +129,41 @@ def test_notebook_runs_and_plots(name, kernel_dir, monkeypatch, tmp_path):
     text = "".join(o.get("text", "") for o in check_cells[-1].outputs
                    if o.get("output_type") == "stream")
     assert "all checks passed" in text, f"{name}: checks did not finish: {text!r}"
+    assert not list(NB_DIR.glob("crystream-hpc")), "a notebook wrote into notebooks/"
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_runs_and_plots(name, kernel_dir, monkeypatch, tmp_path):
+    _run_notebook(name, kernel_dir, monkeypatch, tmp_path)
+
+
+def _slurm_ready() -> None:
+    """Skip (or, with CRYSTREAM_REQUIRE_SLURM=1 as in CI, fail) without an idle SLURM node."""
+    required = os.environ.get("CRYSTREAM_REQUIRE_SLURM") == "1"
+    why = None
+    if shutil.which("sinfo") is None:
+        why = "SLURM is not installed here (no sinfo); .ci/slurm-setup.sh sets it up"
+    else:
+        out = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True)
+        if "idle" not in out.stdout and "mix" not in out.stdout:
+            why = f"no idle SLURM node: sinfo says {out.stdout.strip() or out.stderr.strip()}"
+    if why:
+        if required:
+            pytest.fail(f"CRYSTREAM_REQUIRE_SLURM=1: {why}")
+        pytest.skip(why)
+
+
+@pytest.mark.slurm
+def test_hpc_notebook_on_slurm(kernel_dir, monkeypatch, tmp_path):
+    """hpc.ipynb with CLUSTER = "jobqueue": two SLURM jobs through dask-jobqueue."""
+    _slurm_ready()
+    config = tmp_path / "slurm.yaml"
+    config.write_text(yaml.safe_dump({
+        "system": "slurm",
+        "cluster": {"cores": 1, "processes": 1, "memory": "1GB", "walltime": "00:10:00",
+                    "log_directory": str(tmp_path / "jobs"),
+                    "local_directory": str(tmp_path / "scratch"),
+                    "scheduler_options": {"host": "127.0.0.1"}},
+        "jobs": 2}))
+    _run_notebook("hpc.ipynb", kernel_dir, monkeypatch, tmp_path,
+                  {"CRYSTREAM_NB_CLUSTER": "jobqueue", "CRYSTREAM_NB_JOBQUEUE": str(config)})
