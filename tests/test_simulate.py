@@ -160,15 +160,17 @@ def test_partialities_lie_in_unit_interval_and_follow_excitation_error():
     assert r.partiality[order[:5]].min() > r.partiality[order[-5:]].max()
 
 
-@pytest.mark.parametrize("gain", [1.0, 2.5])
-def test_total_counts_match_the_photon_budget(gain):
-    det = simple_detector(n=256, clen=0.05, adu_per_photon=gain)
+@pytest.mark.parametrize("gain,panels,lattices", [(1.0, 1, 1), (2.5, 1, 1), (1.0, 4, 2)])
+def test_total_counts_match_the_photon_budget(gain, panels, lattices):
+    det = (simple_detector(n=256, clen=0.05, adu_per_photon=gain) if panels == 1 else
+           multipanel_detector(panel_fs=128, panel_ss=128, gap=6, pixel=75e-6, clen=0.05,
+                               adu_per_photon=gain))
     spot, bg = 5e4, 1e5
     cfg = SimulationConfig(det, LYSOZYME, spot_photons=spot, background_photons=bg,
-                           crystal_size=0.3e-6, hit_rate=0.5)
+                           crystal_size=0.3e-6, hit_rate=0.5, lattices=lattices)
     hits = misses = 0
     for frame in simulate_frames(cfg, 8, seed=2):
-        photons = frame.data[0].astype(np.float64).sum() / gain
+        photons = sum(d.astype(np.float64).sum() for d in frame.data) / gain
         expected = bg + (spot if frame.truth.is_hit else 0.0)
         assert abs(photons - expected) < 5 * math.sqrt(expected)
         assert np.allclose(frame.data[0] / gain, np.round(frame.data[0] / gain), atol=1e-3)
