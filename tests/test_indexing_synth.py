@@ -128,3 +128,17 @@ def test_synthetic_spots_index_to_integers_with_truth():
     hkl = frame_q(s) @ s.truth.real.T
     assert np.abs(hkl - np.rint(hkl)).max() < 0.1
     assert not forbidden_mask(*np.rint(hkl).astype(int).T, "C").any()
+
+
+def synth_blank(rng: np.random.Generator, n_peaks: int = 30, serial: int = 1,
+                detector: Detector | None = None) -> SynthFrame:
+    """A non-hit: only spurious peaks, uniformly over the panels."""
+    det = detector or two_panel_detector()
+    lam = det.wavelength.resolve()
+    clen = det.clen.resolve()
+    peaks = PeakList(rng.uniform(0, 1024, n_peaks), rng.uniform(0, 512, n_peaks),
+                     rng.integers(0, len(det.panels), n_peaks).astype(np.int32),
+                     rng.exponential(300.0, n_peaks))
+    frame = Frame(serial=serial, filename=f"blank_{serial}.h5", wavelength=lam, clen=clen,
+                  peaks=peaks)
+    return SynthFrame(frame, peaks, det, None, 0)

@@ -19,7 +19,7 @@ import numpy as np
 
 from crystream.cell import UnitCell
 from crystream.cellmatch import niggli_reduce
-from crystream.indexing.known_cell import INLIER_TOL, refine_basis
+from crystream.indexing.known_cell import INLIER_TOL, refine_basis, significant
 from crystream.indexing.sphere import hemisphere
 from crystream.lattice import lattice_points_per_cell
 
@@ -159,7 +159,8 @@ def _triples(n: int) -> np.ndarray:
 
 
 def index_cell_free(q: np.ndarray, target: UnitCell | None = None, use_cell: bool = False,
-                    min_indexed: int = 6, max_lattices: int = 3) -> list[UnitCell]:
+                    min_indexed: int = 6, max_lattices: int = 3,
+                    min_fraction: float = 0.5) -> list[UnitCell]:
     """Primitive reduced lattices (triclinic P) for reciprocal vectors ``q`` (n, 3, m^-1).
 
     With ``use_cell`` and a target with parameters, the target only bounds the search: longest
@@ -205,6 +206,8 @@ def index_cell_free(q: np.ndarray, target: UnitCell | None = None, use_cell: boo
         n_ok = int(inl.sum())
         v = abs(np.linalg.det(real))
         if n_ok < min_indexed or not (vmin <= v <= vmax):
+            continue
+        if not significant(qa, real, min_fraction):
             continue
         if any((inl & prev).sum() > 0.5 * min(n_ok, prev.sum()) for _, _, _, prev in found):
             continue

@@ -35,10 +35,14 @@ def methods_for(options: IndexingOptions, target: UnitCell | None) -> list[Index
     return parse_methods(options.indexing, target)
 
 
-def _run_engine(method: IndexingMethod, q: np.ndarray, target: UnitCell | None) -> list[UnitCell]:
+def _run_engine(method: IndexingMethod, q: np.ndarray, target: UnitCell | None,
+                multi: bool) -> list[UnitCell]:
+    # with --multi a lattice may explain only part of the peaks (CrystFEL relaxes its peak
+    # check the same way)
+    frac = 0.3 if multi else 0.5
     if method.engine == "toro":
-        return index_known_cell(q, target)
-    return index_cell_free(q, target, use_cell=method.cell)
+        return index_known_cell(q, target, min_fraction=frac)
+    return index_cell_free(q, target, use_cell=method.cell, min_fraction=frac)
 
 
 def _shift(frame: Frame) -> tuple[float, float]:
@@ -53,7 +57,7 @@ def _try_indexer(method: IndexingMethod, work: PeakList, q: np.ndarray, frame: F
     have_params = target is not None and target.has_parameters
     check_cell = options.check_cell and have_params
     out: list[Crystal] = []
-    for cell in _run_engine(method, q, target):
+    for cell in _run_engine(method, q, target, options.multi):
         if check_cell:
             matched = match_to_target(cell, target, tol, rng)
             if matched is None:

@@ -106,6 +106,14 @@ class _Model:
                          np.stack([cx, cy, cz], -1)], axis=1)
         return np.transpose(np.linalg.inv(real), (0, 2, 1))
 
+    def valid(self, x: np.ndarray) -> bool:
+        """Positive lengths and angles that make a cell (the angle-sum tests)."""
+        p = self._params6(x[None])[0]
+        al, be, ga = p[3:]
+        return bool(np.all(p[:3] > 0) and np.all(p[3:] > 0) and np.all(p[3:] < math.pi)
+                    and al + be > ga and be + ga > al and al + ga > be
+                    and al + be + ga < 2 * math.pi)
+
     def reciprocal(self, xs: np.ndarray) -> np.ndarray:
         """Reciprocal bases (b, 3, 3) for parameter vectors (b, k)."""
         xs = np.atleast_2d(xs)
@@ -176,6 +184,8 @@ def _gauss_newton(model: _Model, res: _Residuals, iterations: int) -> np.ndarray
         inv = np.where(keep, 1.0 / np.where(keep, sv, 1.0), 0.0)
         step = -(vt.T @ (inv * (u.T @ r0))) * scale
         step = np.where(np.isfinite(step), step, 0.0)
+        if not model.valid(x + step):
+            break  # a step into an impossible cell: the pairing was nonsense
         x = x + step
     return x
 
@@ -191,6 +201,15 @@ def refine_prediction(cell: UnitCell, peaks: PeakList, detector: Detector, wavel
     """The refined cell and its two residual notes, or None when fewer than 3 peaks pair
     (before or after). ``target``: impose its Bravais lattice in the second stage (the cell
     must already be in the target's setting)."""
+    try:
+        return _refine(cell, peaks, detector, wavelength, clen, target, shift)
+    except np.linalg.LinAlgError:
+        return None
+
+
+def _refine(cell: UnitCell, peaks: PeakList, detector: Detector, wavelength: float,
+            clen: float, target: UnitCell | None,
+            shift: tuple[float, float]) -> tuple[UnitCell, list[str]] | None:
     pairs = pair_peaks(cell, peaks, detector, wavelength, clen, detector.bandwidth,
                        PROFILE_RADIUS, *shift)
     if len(pairs) < 3:
