@@ -141,7 +141,7 @@ class Ingest:
         if self.config.source != "zmq_sub":
             return self.address
         now = time.time()
-        if now - self._workers_checked > 2.0:
+        if now - self._workers_checked > 1.0:
             info = self.client.scheduler_info(n_workers=-1)["workers"]
             self._workers = [a for a, w in info.items()
                              if not str(w.get("name", "")).startswith("crystream-writer")]
@@ -154,10 +154,14 @@ class Ingest:
                 load[addr] += 1
         return min(self._workers, key=lambda a: (load[a], a != self.address))
 
-    def _submit(self, msg, arrival: float, serial: int | None = None) -> None:
-        lid = next(self._lid)
-        key = f"{self.flow_id}-c{self.conn}-f{lid}"
+    def _submit(self, msg, arrival: float, serial: int | None = None,
+                lid: int | None = None) -> None:
+        new = lid is None
+        lid = next(self._lid) if new else lid
+        key = f"{self.flow_id}-c{self.conn}-f{lid}" + ("" if new else f"-r{time.time_ns()}")
         target = self._target()
+        # strict placement: never on the writer's own worker; a SUB frame whose worker is
+        # lost is submitted again elsewhere (_check_futures)
         if msg.payload is not None and target == self.address:
             LOCAL_MESSAGES[key] = msg
             fut = self.client.submit(local_frame_task, self.flow_id, self.writer, self.conn,
@@ -166,10 +170,12 @@ class Ingest:
         else:
             fut = self.client.submit(frame_task, self.flow_id, self.writer, self.conn, lid,
                                      msg, key=key, workers=[target],
-                                     allow_other_workers=True, pure=False)
+                                     allow_other_workers=False, pure=False)
         fut._crystream_target = target
         self._futures[lid] = fut
         self._messages[lid] = msg
+        if not new:
+            return
         self.submitted += 1
         self._pending.append((lid, serial, msg.filename,
                               None if serial is None else msg.event, arrival))
@@ -226,7 +232,16 @@ class Ingest:
                       file=sys.stderr, flush=True)
 
     def _check_futures(self) -> None:
-        """Tasks that died outside process_frame (e.g. KilledWorker) are reported as failed."""
+        """Frames sent to a worker that has left are sent again (SUB); tasks that died
+        outside process_frame (e.g. KilledWorker) are reported as failed."""
+        now = time.time()
+        if self.config.source == "zmq_sub" and now - self._workers_checked > 1.0:
+            self._target()  # refreshes the worker list
+            alive = set(self._workers)
+            for lid, fut in list(self._futures.items()):
+                if fut._crystream_target not in alive and not fut.done():
+                    self.client.cancel(fut)
+                    self._submit(self._messages[lid], now, lid=lid)
         for lid, fut in list(self._futures.items()):
             if fut.status in ("error", "cancelled", "lost") and not getattr(
                     fut, "_crystream_reported", False):

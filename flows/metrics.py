@@ -30,6 +30,7 @@ class FlowMetrics:
         self.indexed = 0
         self.crystals = 0
         self.peaks_total = 0
+        self.task_seconds = 0.0  # time spent decoding and processing, summed over frames
         self.ingest: dict[int, dict] = {}  # connection -> its latest counters
         self._done_times: deque[float] = deque()
         self._latency = deque(maxlen=history)
@@ -110,6 +111,7 @@ class FlowMetrics:
             "indexing_rate": self.indexed / self.processed if self.processed else 0.0,
             "peaks_per_frame": self.peaks_total / self.processed if self.processed else 0.0,
             "recent_peaks": list(self._peaks)[-200:],
+            "task_seconds": self.task_seconds,
             "latency_median": float(np.median(lat)) if len(lat) else 0.0,
             "latency_p95": float(np.percentile(lat, 95)) if len(lat) else 0.0,
             "cell_histograms": hist,

@@ -271,6 +271,7 @@ class Writer:
         result = entry.result
         key = (entry.conn, entry.lid)
         self._written_keys.add(key)
+        self.metrics.task_seconds += max(0.0, result.finished - result.started)
         self._last_serial = entry.serial
         if entry.msg is not None:
             self._taken.get(entry.conn, {}).pop(entry.serial, None)
