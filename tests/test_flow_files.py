@@ -64,3 +64,42 @@ def test_flow_files_worker_killed(tmp_path):
     assert counters["processed"] == 72, counters
     assert counters["failed"] == 0, counters["errors"]
     _check(tmp_path, 72)
+
+
+def test_flow_files_full_pipeline_against_truth(tmp_path):
+    """Peaks, indexing with the target cell and integration through the flow (the sample
+    command line of shared/samples): all 10 hits indexed, each in the true orientation."""
+    import math
+    import numpy as np
+    from crystream.cell import UnitCell
+    from crystream.cellmatch import misorientation
+    from crystream.indexing import IndexingOptions
+    from crystream.integration import IntegrationOptions
+    from crystream.peaks.options import PeakSearchOptions
+    from crystream.pipeline import PipelineConfig
+    from crystream.stream.reader import read_stream
+    from flows.run import start_flow
+    from tests.test_flow_helpers import DATA
+    peaks = PeakSearchOptions(peaks="peakfinder8", threshold=6, min_snr=4, min_pix_count=2,
+                              max_pix_count=50, local_bg_radius=3, min_peaks=10,
+                              peak_radius=(3, 4, 5))
+    pipe = PipelineConfig(peaks=peaks, indexing=IndexingOptions(),
+                          integration=IntegrationOptions(int_radius=(3, 4, 5)))
+    cfg = _config(tmp_path).with_(pipeline=pipe, cell=str(DATA / "sample.cell"))
+    with start_flow(cfg) as flow:
+        counters = flow.wait(180)
+    assert counters["processed"] == 12 and counters["indexed"] == 10
+    hist = counters["cell_histograms"]["beta"]
+    assert sum(hist["counts"]) == 10 and 113 < hist["edges"][0] and hist["edges"][-1] < 117
+    chunks = read_stream(str(tmp_path / "out.stream")).chunks
+    for c, t in zip(chunks, truth()):
+        assert (len(c.crystals) == 1) == t["is_hit"], c.filename
+        if not t["is_hit"]:
+            continue
+        true = UnitCell.from_reciprocal(*(np.array(t[k]) * 1e9 for k in
+                                          ("astar_nm^-1", "bstar_nm^-1", "cstar_nm^-1")),
+                                        lattice_type="monoclinic", centering="C",
+                                        unique_axis="b")
+        angle = math.degrees(misorientation(c.crystals[0].cell, true))
+        assert angle < 1.0, f"{c.filename}: {angle:.2f} deg from the true orientation"
+        assert c.crystals[0].reflections is not None and len(c.crystals[0].reflections) > 10
