@@ -335,6 +335,19 @@ pd.DataFrame([{
     "coffset (mm)": p.coffset * 1e3} for p in det.panels])
 """),
     md("""
+Mistakes in a geometry file stop everything before any frame is read, with the file and line:
+"""),
+    code("""
+from crystream.geometry.parser import GeometryError, parse_geometry
+
+broken_text = det.source_text.replace("m2/fs = -1.0x +0.0y", "m2/fs = -1.0q")
+try:
+    parse_geometry(broken_text, "broken.geom")
+except GeometryError as exc:
+    geometry_error = str(exc)
+print(geometry_error)
+"""),
+    md("""
 ## Panels in the lab frame
 
 Each panel is drawn from its four corners, computed with `lab_position(panel, fs, ss, clen)`
@@ -435,6 +448,10 @@ spot's position equals the resolution of its lattice point, and the drawn rings 
 |q| = 1/d.
 """),
     code("""
+# the broken line is named by file and line number
+broken_line = broken_text.splitlines().index("m2/fs = -1.0q") + 1
+assert geometry_error.startswith(f"broken.geom:{broken_line}: "), geometry_error
+
 # every panel drawn, as a closed quadrilateral of the right size
 pitch_mm = det.panels[0].pixel_pitch * 1e3
 for p in det.panels:
@@ -880,7 +897,7 @@ jobqueue = load_jobqueue_config(JOBQUEUE_FILE)
 print(jobqueue)
 print("workers to wait for:", expected_workers(jobqueue))
 
-preview = jobqueue_cluster(dataclasses.replace(jobqueue, jobs=0), dashboard_address=None)
+preview = jobqueue_cluster(dataclasses.replace(jobqueue, jobs=0), dashboard_address="127.0.0.1:0")
 job_script = preview.job_script()
 preview.close()
 print(job_script)
