@@ -22,7 +22,10 @@ class ClusterHandle:
 
     @property
     def dashboard_link(self) -> str | None:
+        """The dashboard's address, or None when the scheduler runs none."""
         try:
+            if "dashboard" not in self.client.scheduler_info(n_workers=0)["services"]:
+                return None
             return self.client.dashboard_link
         except Exception:  # noqa: BLE001 - no dashboard
             return None

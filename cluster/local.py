@@ -8,8 +8,9 @@ from distributed import LocalCluster
 def local_cluster(n_workers: int, dashboard_address: str | None = "127.0.0.1:8787",
                   host: str = "127.0.0.1") -> LocalCluster:
     """``n_workers`` worker processes, one thread each (frames are CPU-bound and numba
-    releases the GIL only inside kernels), scheduler on ``host``; dashboard if an address
-    is given (port 0: any free port)."""
+    releases the GIL only inside kernels), scheduler on ``host``. The dashboard listens on
+    ``dashboard_address`` (localhost by default; None: a free port on localhost, since the
+    scheduler's HTTP server cannot be switched off)."""
     return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                         host=host, scheduler_port=0,
-                        dashboard_address=dashboard_address if dashboard_address else None)
+                        dashboard_address=dashboard_address or "127.0.0.1:0")
