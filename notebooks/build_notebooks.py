@@ -768,6 +768,25 @@ ax.set_title(f"frame {shown_id}")
 plt.show()
 """, "figure"),
     md("""
+## The same from a terminal
+
+With the two files written above, a sender in one terminal and the flow in another (the
+simulated frames differ, the processing is the same):
+
+```
+crystream serve --mode rep --bind tcp://127.0.0.1:5002 -g simulated.geom -p lysozyme.cell \
+    --photon-energy 9500 --clen 0.080 --hit-rate 0.7 --spot-photons 3e5
+
+crystream index --zmq-input=tcp://127.0.0.1:5002 --zmq-request=next --data-format=msgpack \
+    -g simulated.geom -p lysozyme.cell -o quickstart.stream -j 2 \
+    --peaks=peakfinder8 --threshold=6 --min-snr=4 --min-pix-count=2 --max-pix-count=50 \
+    --local-bg-radius=3 --min-peaks=10 --int-radius=3,4,5 --no-data-timeout=10
+```
+
+`crystream index` prints the dashboard address, a live progress line, and indexamajig's
+summary; it stops after `--no-data-timeout` seconds without frames, or on Ctrl-C.
+"""),
+    md("""
 ## Checks
 
 Every frame in the stream exactly once and in order; hit flags against the truth; each indexed
