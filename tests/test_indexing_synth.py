@@ -46,6 +46,48 @@ def two_panel_detector(clen: float = 0.08, wavelength: float = 1.3e-10) -> Detec
     return Detector(panels, ValueSource(wavelength), ValueSource(clen))
 
 
+def _shell_points(cell: UnitCell, k0: float, shell: float, qmax: float) -> np.ndarray:
+    """Integer (h, k, l), shape (n, 3), of lattice points within ``shell`` of the Ewald
+    sphere (centre (0, 0, -k0)) and within ``qmax`` of the origin: for each (h, k) row, the l
+    ranges where the row crosses the shell, from two quadratics."""
+    hmax = np.ceil(qmax * np.linalg.norm(cell.real[:2], axis=1)).astype(int)
+    h, k = (x.ravel() for x in np.meshgrid(np.arange(-hmax[0], hmax[0] + 1),
+                                           np.arange(-hmax[1], hmax[1] + 1), indexing="ij"))
+    base = h[:, None] * cell.reciprocal[0] + k[:, None] * cell.reciprocal[1]
+    base[:, 2] += k0  # relative to the sphere centre
+    c = cell.reciprocal[2]
+    qa = c @ c
+    qb = 2.0 * base @ c
+    qc = np.einsum("ij,ij->i", base, base)
+    hs, ks, ls = [], [], []
+    for lo_r, hi_r in ((k0 - shell, k0 + shell),):  # inner and outer radius
+        d_out = qb * qb - 4 * qa * (qc - hi_r * hi_r)
+        d_in = qb * qb - 4 * qa * (qc - lo_r * lo_r)
+        ok = d_out > 0
+        so = np.sqrt(np.where(ok, d_out, 0.0))
+        si = np.sqrt(np.where(d_in > 0, d_in, 0.0))
+        l_out = ((-qb - so) / (2 * qa), (-qb + so) / (2 * qa))
+        l_in = ((-qb - si) / (2 * qa), (-qb + si) / (2 * qa))
+        inner = d_in > 0
+        # two bands per row: [out_lo, in_lo] and [in_hi, out_hi] (one band if no inner cut)
+        bands = [(l_out[0], np.where(inner, l_in[0], l_out[1])),
+                 (np.where(inner, l_in[1], l_out[1]), np.where(inner, l_out[1], l_out[1] - 1))]
+        for lo, hi in bands:
+            lo_i = np.ceil(lo).astype(int)
+            hi_i = np.floor(hi).astype(int)
+            cnt = np.where(ok, np.maximum(hi_i - lo_i + 1, 0), 0)
+            rows = np.repeat(np.arange(len(h)), cnt)
+            offs = np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+            hs.append(h[rows])
+            ks.append(k[rows])
+            ls.append(lo_i[rows] + offs)
+    hkl = np.stack([np.concatenate(hs), np.concatenate(ks), np.concatenate(ls)], axis=1)
+    hkl = np.unique(hkl, axis=0)
+    hkl = hkl[np.any(hkl != 0, axis=1)]
+    pts = hkl @ cell.reciprocal
+    return hkl[np.linalg.norm(pts, axis=1) <= qmax]
+
+
 @dataclass
 class SynthFrame:
     frame: Frame
@@ -67,35 +109,30 @@ def synth_frame(cell: UnitCell, rng: np.random.Generator, n_spots: int = 60,
     clen = det.clen.resolve()
     truth = cell.rotated(random_rotation(rng))
     qmax = max_resolution(det, clen, lam)
-    hmax = np.ceil(qmax * np.linalg.norm(truth.real, axis=1)).astype(int)
-    h, k, l = (x.ravel() for x in np.meshgrid(*(np.arange(-m, m + 1) for m in hmax),
-                                               indexing="ij"))
-    keep = ~((h == 0) & (k == 0) & (l == 0)) & ~forbidden_mask(h, k, l, cell.centering)
-    hkl = np.stack([h[keep], k[keep], l[keep]], axis=1).astype(float)
-    p = hkl @ truth.reciprocal
-    p = p[np.linalg.norm(p, axis=1) <= qmax]
     k0 = 1.0 / lam
-    exerr = k0 - np.linalg.norm(p + np.array([0, 0, k0]), axis=1)
-    # widen the shell (a larger mosaic spread / bandwidth) until enough spots could be seen
-    while (np.abs(exerr) < profile_radius).sum() < 1.5 * n_spots and profile_radius < 2e7:
+    while True:
+        hkl = _shell_points(truth, k0, profile_radius, qmax)
+        hkl = hkl[~forbidden_mask(*hkl.T, cell.centering)]
+        # widen the shell (a larger mosaic spread / bandwidth) until enough spots could be seen
+        if len(hkl) >= 1.5 * n_spots or profile_radius >= 2e7:
+            break
         profile_radius *= 1.4
-    near = np.abs(exerr) < profile_radius
-    p, exerr = p[near], exerr[near]
+    p = hkl.astype(float) @ truth.reciprocal
+    exerr = k0 - np.linalg.norm(p + np.array([0, 0, k0]), axis=1)
     # prefer spots close to the sphere, with some randomness, like partial reflections
     weight = np.exp(-0.5 * (exerr / (0.5 * profile_radius)) ** 2) * rng.random(len(p))
     order = np.argsort(-weight)
-    rays = p + np.array([0, 0, k0])
-    fs_all, ss_all, pn_all = [], [], []
-    for idx in order:
-        for pi, panel in enumerate(det.panels):
-            fs, ss = lab_to_panel(panel, rays[idx:idx + 1], clen)
-            if np.isfinite(fs[0]) and 0 <= fs[0] < panel.width and 0 <= ss[0] < panel.height:
-                fs_all.append(fs[0])
-                ss_all.append(ss[0])
-                pn_all.append(pi)
-                break
-        if len(fs_all) == n_spots:
-            break
+    rays = (p + np.array([0, 0, k0]))[order]
+    fs_hit = np.full(len(rays), np.nan)
+    ss_hit = np.full(len(rays), np.nan)
+    pn_hit = np.full(len(rays), -1)
+    for pi in reversed(range(len(det.panels))):  # the first panel in file order wins
+        panel = det.panels[pi]
+        fs, ss = lab_to_panel(panel, rays, clen)
+        on = np.isfinite(fs) & (fs >= 0) & (fs < panel.width) & (ss >= 0) & (ss < panel.height)
+        fs_hit[on], ss_hit[on], pn_hit[on] = fs[on], ss[on], pi
+    seen = np.flatnonzero(pn_hit >= 0)[:n_spots]
+    fs_all, ss_all, pn_all = fs_hit[seen], ss_hit[seen], pn_hit[seen]
     n_true = len(fs_all)
     fs_arr = np.array(fs_all) + rng.normal(0, position_noise, n_true)
     ss_arr = np.array(ss_all) + rng.normal(0, position_noise, n_true)
