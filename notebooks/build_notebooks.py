@@ -649,6 +649,8 @@ while not flow.finished:
             last_print = time.time()
     time.sleep(0.25)
 final = flow.wait(60)
+history.append({k: final[k] for k in ("elapsed", "processed", "hits", "indexed", "rate",
+                                      "in_flight")})
 print(final_summary(final))
 flow.close()     # shuts down the cluster it runs on, too
 server.stop()
@@ -995,6 +997,8 @@ while not flow.finished:
                         "rate": snap["rate"]})
     time.sleep(0.25)
 final = flow.wait(120)
+history.append({"elapsed": final["elapsed"], "processed": final["processed"],
+                "rate": final["rate"]})
 print(final_summary(final))
 flow.close()     # also ends the batch jobs (or the local cluster)
 history = pd.DataFrame(history)
