@@ -50,7 +50,7 @@ def _ours() -> str:
 
 
 def _parse_entry(entry: str) -> tuple[str, dict[str, bool]]:
-    parts = [p for p in entry.strip().split("-")]
+    parts = [p for p in entry.strip().split("-") if p]
     engine = None
     flags: dict[str, bool] = {}
     for part in parts:
