@@ -787,6 +787,8 @@ crystream index --zmq-input=tcp://127.0.0.1:5002 --zmq-request=next --data-forma
 
 `crystream index` prints the dashboard address, a live progress line, and indexamajig's
 summary; it stops after `--no-data-timeout` seconds without frames, or on Ctrl-C.
+`crystream demo` does all of this in one command (a simulated sender in the same process,
+`--frames 200` by default, written to `demo.stream`).
 """),
     md("""
 ## Checks
