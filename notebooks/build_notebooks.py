@@ -929,7 +929,8 @@ print(job_script)
 ## Getting the workers
 
 `get_cluster` returns a `ClusterHandle` (a connected `Client`, the cluster object, its kind)
-once the requested workers have arrived (for adaptive scaling, the minimum); with a busy queue that can take a while
+once the requested workers have arrived (for adaptive scaling, the minimum); with a busy
+queue that can take a while
 (`wait_timeout`). While it runs, `handle.cluster.scale(jobs=N)` or
 `handle.cluster.adapt(minimum_jobs=..., maximum_jobs=...)` change the number of jobs, and
 `squeue -u $USER` shows them. The dashboard link works from your laptop through an ssh tunnel:
