@@ -143,10 +143,16 @@ def _slurm_ready() -> None:
     why = None
     if shutil.which("sinfo") is None:
         why = "SLURM is not installed here (no sinfo); .ci/slurm-setup.sh sets it up"
-    else:
-        out = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True)
-        if "idle" not in out.stdout and "mix" not in out.stdout:
-            why = f"no idle SLURM node: sinfo says {out.stdout.strip() or out.stderr.strip()}"
+    else:  # a node may still be finishing an earlier test's jobs: give it a minute
+        deadline = time.monotonic() + 60
+        while True:
+            out = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True)
+            if "idle" in out.stdout or "mix" in out.stdout:
+                break
+            if time.monotonic() > deadline:
+                why = f"no idle SLURM node: sinfo says {out.stdout.strip() or out.stderr.strip()}"
+                break
+            time.sleep(2)
     if why:
         if required:
             pytest.fail(f"CRYSTREAM_REQUIRE_SLURM=1: {why}")
