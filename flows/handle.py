@@ -167,10 +167,28 @@ class FlowHandle:
             if self.config.source == "files" and not self._stop_requested.is_set():
                 workers = [a for a in alive if a != self._writer_worker.address]
                 if workers:
-                    new = self._next_conn
-                    self._next_conn += 1
-                    self.writer.add_connection().result(timeout=10)
-                    self._ingests[new] = self._start_ingest(new, workers[new % len(workers)])
+                    self._add_ingest(workers[self._next_conn % len(workers)])
+        self._cover_new_workers(alive)
+
+    def _add_ingest(self, address: str) -> None:
+        new = self._next_conn
+        self._next_conn += 1
+        self.writer.add_connection().result(timeout=10)
+        self._ingests[new] = self._start_ingest(new, address)
+
+    def _cover_new_workers(self, alive: set[str]) -> None:
+        """Workers that joined (adaptive jobqueue, a restarted nanny) get a connection of
+        their own, as at the start (not for SUB, whose single actor already uses them)."""
+        if (self.config.source == "zmq_sub" or self.config.connections
+                or self._stop_requested.is_set()):
+            return
+        covered = {address for _, _, address in self._ingests.values()}
+        for address in sorted(alive - covered - {self._writer_worker.address}):
+            try:
+                self._add_ingest(address)
+            except Exception as exc:  # noqa: BLE001 - the worker left again
+                print(f"crystream: no input connection on new worker {address}: {exc}",
+                      file=sys.stderr, flush=True)
 
     def _teardown(self) -> None:
         with self._lock:

@@ -79,7 +79,8 @@ class Ingest:
                 self._run_files()
             else:
                 self._run_stream()
-            while self._futures and not self._writer_lost():
+            deadline = time.time() + 600  # frames in flight get this long to be written
+            while self._futures and time.time() < deadline:
                 self._service(block=True)
         except Exception as exc:  # noqa: BLE001 - reported to the run, which goes on
             self.error = f"{type(exc).__name__}: {exc}"
@@ -92,9 +93,6 @@ class Ingest:
                 self.writer.connection_done(self.conn, self.stats()).result()
             except Exception:  # noqa: BLE001
                 pass
-
-    def _writer_lost(self) -> bool:
-        return False
 
     def _run_files(self) -> None:
         exhausted = False
