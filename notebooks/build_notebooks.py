@@ -187,7 +187,13 @@ fig, axes = plt.subplots(2, 3, figsize=(12, 6))
 cell_columns = ["a_A", "b_A", "c_A", "alpha_deg", "beta_deg", "gamma_deg"]
 for ax, name in zip(axes.flat, cell_columns):
     values = xtals[name].dropna()
-    ax.hist(values, bins=20, color="tab:blue")
+    # at least 2 % of a length or 2 degrees wide, so a sharp distribution stays readable
+    ref = target_values.get(name, values.median())
+    lo, hi = min(values.min(), ref), max(values.max(), ref)
+    half = max((hi - lo) / 2, 0.01 * ref if name.endswith("_A") else 1.0) * 1.1
+    ax.hist(values, bins=20, range=((lo + hi) / 2 - half, (lo + hi) / 2 + half),
+            color="tab:blue")
+    ax.ticklabel_format(axis="x", useOffset=False)
     if name in target_values:
         ax.axvline(target_values[name], color="tab:red", ls="--", label="target")
         ax.legend()
@@ -733,7 +739,11 @@ target_values = dict(zip(cell_columns, [tp[0] * 1e10, tp[1] * 1e10, tp[2] * 1e10
                                         *np.degrees(tp[3:])]))
 fig, axes = plt.subplots(2, 3, figsize=(12, 6))
 for ax, name in zip(axes.flat, cell_columns):
-    ax.hist(xtals[name], bins=20)
+    ref, values = target_values[name], xtals[name]
+    lo, hi = min(values.min(), ref), max(values.max(), ref)
+    half = max((hi - lo) / 2, 0.01 * ref if name.endswith("_A") else 1.0) * 1.1
+    ax.hist(values, bins=20, range=((lo + hi) / 2 - half, (lo + hi) / 2 + half))
+    ax.ticklabel_format(axis="x", useOffset=False)
     ax.axvline(target_values[name], color="tab:red", ls="--", label="target")
     ax.set_xlabel(name.replace("_A", " (A)").replace("_deg", " (deg)"))
     ax.legend()
