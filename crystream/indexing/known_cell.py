@@ -24,13 +24,14 @@ from crystream.lattice import primitive_transform
 
 COARSE_SPACING_DEG = 2.0  # grid spacing for vectors up to COARSE_LENGTH
 COARSE_LENGTH = 60.0  # Å; longer vectors get a proportionally finer grid
+COARSE_MAX_PEAKS = 60
 N_CANDIDATES = 16  # directions kept per vector length
 N_VECTORS = 5  # shortest lattice vectors searched for
 MIN_PAIR_ANGLE = math.radians(15.0)
 PAIR_ANGLE_TOL = math.radians(4.0)
 INLIER_TOL = 0.2  # fractional-index tolerance when counting indexed peaks
 TIGHT_TOL = 0.12  # after refinement, a genuinely indexed peak sits this close to integers
-MIN_TIGHT = 8  # fewer tightly indexed peaks than this is not evidence of a lattice
+MIN_TIGHT = 10  # fewer tightly indexed peaks than this is not evidence of a lattice
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
@@ -89,9 +90,9 @@ def axis_candidates(q: np.ndarray, length: float, n_keep: int = N_CANDIDATES) ->
     grid = hemisphere(spacing_deg)
     spacing = math.radians(spacing_deg)
     sig = _widths(qlen, length, 0.6 * spacing, 0.12)
-    use = sig < 0.45  # peaks too far out to say anything on the coarse grid
-    if use.sum() < 8:
-        use = np.argsort(sig)[:8]
+    # peaks too far out say little on the coarse grid; the sharpest few dozen are enough
+    use = np.argsort(sig, kind="stable")[:COARSE_MAX_PEAKS]
+    use = use[sig[use] < 0.45] if (sig[use] < 0.45).sum() >= 8 else use[:8]
     coarse = score_directions(grid, length, np.ascontiguousarray(q[use]), sig[use])
     dirs = grid[_best_separated(grid, coarse, n_keep, 1.6 * spacing)]
     for half, floor in ((0.75 * spacing, 0.1), (0.2 * spacing, 0.08)):
@@ -173,8 +174,11 @@ def search_vectors(target: UnitCell, n_vectors: int = N_VECTORS) -> np.ndarray:
     combos = np.array([c for c in itertools.product((-1, 0, 1), repeat=3)
                        if any(c) and next(x for x in c if x) > 0], dtype=float)
     vecs = combos @ reduced
-    order = np.argsort(np.linalg.norm(vecs, axis=1), kind="stable")
-    return vecs[order[:n_vectors]]
+    lengths = np.linalg.norm(vecs, axis=1)
+    order = np.argsort(lengths, kind="stable")[:n_vectors]
+    # longer vectors than the reduced basis cost a finer grid and add little
+    limit = 1.1 * float(np.linalg.norm(reduced, axis=1).max())
+    return vecs[order[lengths[order] <= limit]]
 
 
 def significant(q: np.ndarray, real: np.ndarray, min_fraction: float) -> bool:

@@ -150,8 +150,7 @@ class _Residuals:
         kpred, _, exerr = ewald_model(flat, self.lam, self.bandwidth, PROFILE_RADIUS)
         rays = flat.copy()
         rays[:, 2] += kpred
-        coef = np.einsum("bmij,bmj->bmi", np.broadcast_to(self.inv, (b, m, 3, 3)),
-                         rays.reshape(b, m, 3))
+        coef = np.einsum("mij,bmj->bmi", self.inv, rays.reshape(b, m, 3))
         with np.errstate(divide="ignore", invalid="ignore"):
             fs = coef[..., 1] / coef[..., 0]
             ss = coef[..., 2] / coef[..., 0]
