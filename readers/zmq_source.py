@@ -164,11 +164,13 @@ class ZmqReqSource(_ZmqSource):
     does not hang (CrystFEL waits forever on a lost request); a sender that is merely quiet
     (OM answers only when a hit comes) still answers the earlier request on the same
     connection, and that reply is accepted, so no frame goes to a closed socket.
+    A reply slower than ``request_timeout`` can be lost when the request is sent again, so the
+    default (10 s) is far above any live sender's answer time.
     """
 
     kind = zmq.REQ
 
-    def __init__(self, address: str, request: str | bytes, *, request_timeout: float = 3.0,
+    def __init__(self, address: str, request: str | bytes, *, request_timeout: float = 10.0,
                  **kwargs) -> None:
         super().__init__(address, **kwargs)
         self.request = _as_bytes(request)
