@@ -265,3 +265,11 @@ def test_sample_frames_from_crystfel_peak_lists(sample, engine, min_indexed):
     assert len(ours) >= min_indexed
     assert max(ours) < 0.5
     assert np.median(ours) <= np.median(theirs) + 0.02
+
+
+def test_bad_options_fail_when_the_options_are_built():
+    with pytest.raises(IndexingMethodError, match="toro, fft1d"):
+        IndexingOptions(indexing="mosflm")
+    with pytest.raises(ValueError, match="--tolerance"):
+        IndexingOptions(tolerance=(5, 5, 5))
+    assert IndexingOptions(indexing="toro-latt-cell,fft1d").tolerances.a == 0.05

@@ -79,6 +79,23 @@ def _parse_entry(entry: str) -> tuple[str, dict[str, bool]]:
     return engine, flags
 
 
+def check_syntax(text: str | None) -> None:
+    """Raise IndexingMethodError for a method string that is wrong whatever the target
+    (unknown or CrystFEL-only engines, old modifiers, repeats); used when options are built."""
+    if text is None or text.strip().lower() == "none":
+        return
+    seen: list[str] = []
+    for entry in text.split(","):
+        engine, _ = _parse_entry(entry)
+        if engine in CRYSTFEL_ENGINES:
+            raise IndexingMethodError(
+                f"--indexing: CrystFEL's '{engine}' engine is not part of crystream; "
+                f"crystream's engines are: {_ours()}")
+        if engine in seen:
+            raise IndexingMethodError(f"--indexing: method '{engine}' given more than once")
+        seen.append(engine)
+
+
 def parse_methods(text: str | None, target: UnitCell | None) -> list[IndexingMethod]:
     """The methods to try, in order. ``None`` chooses automatically: toro if the target cell
     has parameters, then fft1d (CrystFEL's TakeTwo-first auto-detection mapped onto ours).
@@ -89,15 +106,10 @@ def parse_methods(text: str | None, target: UnitCell | None) -> list[IndexingMet
         return [_finish(IndexingMethod(n, *_DEFAULTS[n]), target) for n in names]
     if text.strip().lower() == "none":
         return []
+    check_syntax(text)
     out: list[IndexingMethod] = []
     for entry in text.split(","):
         engine, flags = _parse_entry(entry)
-        if engine in CRYSTFEL_ENGINES:
-            raise IndexingMethodError(
-                f"--indexing: CrystFEL's '{engine}' engine is not part of crystream; "
-                f"crystream's engines are: {_ours()}")
-        if any(m.engine == engine for m in out):
-            raise IndexingMethodError(f"--indexing: method '{engine}' given more than once")
         latt, cell = _DEFAULTS[engine]
         latt = flags.get("latt", latt)
         cell = flags.get("cell", cell)

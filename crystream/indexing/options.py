@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from crystream.cellmatch import Tolerances
+from crystream.indexing.methods import check_syntax
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,10 @@ class IndexingOptions:
     wavelength_estimate: float | None = None  # metres; our engines do not need it
     camera_length_estimate: float | None = None  # metres; our engines do not need it
     seed: int | None = None  # random tie-breaks in cell matching (None: fresh per frame)
+
+    def __post_init__(self) -> None:
+        check_syntax(self.indexing)  # a bad --indexing fails at start-up, not per frame
+        self.tolerances  # noqa: B018 -- and so does a bad --tolerance
 
     @property
     def tolerances(self) -> Tolerances:
