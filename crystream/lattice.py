@@ -72,15 +72,6 @@ def forbidden_mask(h: np.ndarray, k: np.ndarray, l: np.ndarray, centering: str) 
     return np.zeros(np.broadcast(h, k, l).shape, dtype=bool)
 
 
-def lowest_reflection(cell: UnitCell) -> float:
-    """sin(theta)/lambda = 1/(2d) (m^-1) of the lowest-order allowed reflection."""
-    r = np.arange(-3, 4)
-    h, k, l = (x.ravel() for x in np.meshgrid(r, r, r, indexing="ij"))
-    keep = ~((h == 0) & (k == 0) & (l == 0)) & ~forbidden_mask(h, k, l, cell.centering)
-    hkl = np.stack([h[keep], k[keep], l[keep]], axis=1).astype(float)
-    return float(np.linalg.norm(hkl @ cell.reciprocal, axis=1).min()) / 2.0
-
-
 @lru_cache(maxsize=64)
 def _lattice_ops(params: tuple[float, ...], centering: str, max_obliq: float) -> np.ndarray:
     gcell = gemmi.UnitCell(*params)
