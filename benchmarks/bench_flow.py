@@ -48,11 +48,17 @@ def direct(files, geom, cell, pipe, n) -> float:
     msgs = [RawMessage(serial=i + 1, filename=f, path=f) for i, f in enumerate(files)]
     for m in msgs:  # warm-up: compile kernels, fill caches
         process_frame(decode_message(m, det, opts), det, target, pipe)
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     for i in range(n):
         m = msgs[i % len(msgs)]
         process_frame(decode_message(m, det, opts), det, target, pipe)
-    return (time.perf_counter() - t) / n
+    return (time.perf_counter() - t) / n, (time.process_time() - c) / n
+
+
+def _cpu() -> float:
+    """CPU seconds (user + system) this process has used."""
+    t = os.times()
+    return t.user + t.system
 
 
 def flow_rate(files, geom, cell, pipe, workers, repeat, tmp) -> tuple[float, dict]:
@@ -68,7 +74,11 @@ def flow_rate(files, geom, cell, pipe, workers, repeat, tmp) -> tuple[float, dic
                      workers=workers, dashboard_address=None, progress=False)
     with start_flow(cfg) as flow:
         # warm every worker (numba cache load, geometry) before timing
-        flow.client.run(_warm, geom, cell, pipe, files[0], workers=flow.processing_workers())
+        workers_ = flow.processing_workers()
+        flow.client.run(_warm, geom, cell, pipe, files[0], workers=workers_)
+        cpu0 = sum(flow.client.run(_cpu, workers=workers_).values())
+        client0 = _cpu()
+        done0 = flow.counters.get("processed", 0)
         first = None
         while not flow.finished:
             c = flow.counters
@@ -77,6 +87,10 @@ def flow_rate(files, geom, cell, pipe, workers, repeat, tmp) -> tuple[float, dic
             time.sleep(0.01)
         end = time.perf_counter()
         final = flow.counters
+        frames = final["processed"] - done0
+        final["worker_cpu"] = (sum(flow.client.run(_cpu, workers=workers_).values())
+                               - cpu0) / frames
+        final["client_cpu"] = (_cpu() - client0) / frames
     n = final["processed"] - first[1]
     final["wall"] = end - first[0]
     return n / (end - first[0]), final
@@ -105,18 +119,19 @@ def main() -> None:
     if not os.path.exists(cell):
         cell = "/work/shared/samples/sample.cell"
     pipe = pipeline(args.pipeline)
-    t_direct = direct(files, geom, cell, pipe, 12 * 5)
-    print(f"direct decode+process_frame: {t_direct * 1e3:.2f} ms/frame "
-          f"({1 / t_direct:.1f} frames/s, one core)")
+    t_direct, cpu_direct = direct(files, geom, cell, pipe, 12 * 5)
+    print(f"direct decode+process_frame: {t_direct * 1e3:.2f} ms/frame wall, "
+          f"{cpu_direct * 1e3:.2f} ms CPU ({1 / t_direct:.1f} frames/s, one core)")
     with tempfile.TemporaryDirectory() as tmp:
         rates = {}
         for w in (1, 2):
             rate, final = flow_rate(files, geom, cell, pipe, w, args.repeat, tmp)
             rates[w] = rate
-            idle = (final["wall"] * w - final["task_seconds"] * (rate * final["wall"])
-                    / final["processed"]) / (rate * final["wall"])
-            print(f"  workers idle or in flow code: {idle * 1e3:.2f} ms per frame "
-                  f"(mean task {final['task_seconds'] / final['processed'] * 1e3:.1f} ms)")
+            print(f"  CPU per frame: workers {final['worker_cpu'] * 1e3:.2f} ms, client "
+                  f"(scheduler, writer) {final['client_cpu'] * 1e3:.2f} ms; flow CPU "
+                  f"overhead {(final['worker_cpu'] + final['client_cpu'] - cpu_direct) * 1e3:.2f}"
+                  f" ms/frame; mean task wall "
+                  f"{final['task_seconds'] / final['processed'] * 1e3:.1f} ms")
             print(f"flow, {w} worker(s): {rate:.1f} frames/s "
                   f"({final['processed']} frames, {final['failed']} failed, latency median "
                   f"{final['latency_median'] * 1e3:.0f} ms)")

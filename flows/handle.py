@@ -91,9 +91,9 @@ class FlowHandle:
         stopping_since = None
         try:
             while True:
-                time.sleep(0.25)
+                time.sleep(0.5)
                 try:
-                    self._snapshot = self.writer.snapshot().result(timeout=10)
+                    self._snapshot = self.writer.snapshot(False).result(timeout=10)
                 except Exception:  # noqa: BLE001 - the writer is busy; try again
                     continue
                 if self.progress is not None:

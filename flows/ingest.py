@@ -18,6 +18,8 @@ import threading
 import time
 from typing import Any
 
+from distributed import wait
+
 from flows.pipeline_task import LOCAL_MESSAGES, frame_task, local_frame_task
 
 
@@ -49,6 +51,7 @@ class Ingest:
         self._pending: list[tuple] = []
         self._call = None
         self._last_call = 0.0
+        self._done_at_call = 0
         self._writer_stop = False
         self._source = None
         self._workers: list[str] = [self.address]
@@ -181,29 +184,37 @@ class Ingest:
     # ---------------------------------------------------------------- writer traffic
     def _service(self, block: bool = False) -> None:
         """Send tracked frames to the writer (one call at a time, so order is kept) and
-        take back which of ours were written or failed."""
+        take back which of ours were written or failed. Blocking waits for one of our tasks
+        to finish (a task hands its chunk to the writer before it finishes), not polling."""
         if self._call is not None:
-            if block:
+            if block and not self._call.done():
                 try:
-                    self._call.result(timeout=0.05)
-                except TimeoutError:
+                    self._call.result(timeout=0.5)
+                except Exception:  # noqa: BLE001 - a timeout; the writer's loss shows later
                     pass
-                except Exception:  # noqa: BLE001 - actor timeouts differ by version
-                    if not self._call.done():
-                        pass
             if not self._call.done():
-                self._check_futures()
                 return
             reply = self._call.result()
             self._call = None
             self._handle(reply)
+        done = sum(1 for f in self._futures.values() if f.done())
+        if block and not self._pending and done <= self._done_at_call:
+            running = [f for f in self._futures.values() if not f.done()]
+            if running:
+                try:
+                    wait(running, timeout=0.5, return_when="FIRST_COMPLETED")
+                except Exception:  # noqa: BLE001 - timeout
+                    pass
+            else:
+                time.sleep(0.02)  # all finished, some held by the writer for order
+            done = sum(1 for f in self._futures.values() if f.done())
+            self._check_futures()
         now = time.time()
-        if self._pending or now - self._last_call > (0.02 if block else 0.2):
+        if self._pending or done > self._done_at_call or now - self._last_call > 0.25:
             items, self._pending = self._pending, []
             self._call = self.writer.track(self.conn, items, self.stats())
             self._last_call = now
-        if block and self._call is None:
-            time.sleep(0.01)
+            self._done_at_call = done
 
     def _handle(self, reply: dict) -> None:
         for lid in reply["written"]:
@@ -214,7 +225,9 @@ class Ingest:
             self._writer_stop = True
 
     def _finish(self, lid: int, ok: bool) -> None:
-        self._futures.pop(lid, None)
+        fut = self._futures.pop(lid, None)
+        if fut is not None and fut.done():
+            self._done_at_call = max(0, self._done_at_call - 1)
         msg = self._messages.pop(lid, None)
         LOCAL_MESSAGES.pop(f"{self.flow_id}-c{self.conn}-f{lid}", None)
         if ok:

@@ -297,9 +297,9 @@ class Writer:
     def in_flight(self) -> int:
         return len(self._entries) + len(self._orphans)
 
-    def snapshot(self) -> dict:
+    def snapshot(self, history: bool = True) -> dict:
         with self._lock:
-            snap = self.metrics.snapshot(self.in_flight(), self._closed)
+            snap = self.metrics.snapshot(self.in_flight(), self._closed, with_history=history)
             snap["errors"] = self.errors[-20:]
             snap["ingest_stats"] = list(self.metrics.ingest.values())
             snap["connections_done"] = len(self._done_conns)
