@@ -103,3 +103,25 @@ def test_flow_files_full_pipeline_against_truth(tmp_path):
         angle = math.degrees(misorientation(c.crystals[0].cell, true))
         assert angle < 1.0, f"{c.filename}: {angle:.2f} deg from the true orientation"
         assert c.crystals[0].reflections is not None and len(c.crystals[0].reflections) > 10
+
+
+def test_index_to_stdout(tmp_path):
+    """`crystream index -o -`: the stream goes to standard output, logs to standard error."""
+    import io
+    import subprocess
+    import sys
+    from crystream.stream.reader import read_stream
+    lst = tmp_path / "files.lst"
+    lst.write_text("".join(f"{p}\n" for p in sample_files()))
+    exe = os.path.join(os.path.dirname(sys.executable), "crystream")
+    launcher = [exe] if os.path.exists(exe) else [sys.executable, "-m", "flows.cli"]
+    proc = subprocess.run([*launcher, "index", "-i", str(lst), "-g", GEOM, "-o", "-", "-j", "1",
+                           "--peaks=zaef", "--threshold=6", "--min-squared-gradient=30",
+                           "--min-snr=4", "--min-peaks=10", "--indexing=none",
+                           "--dashboard-address=127.0.0.1:0", "--no-progress"],
+                          capture_output=True, text=True, timeout=200)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.startswith("CrystFEL stream format 2.3\n")
+    stream = read_stream(io.StringIO(proc.stdout))
+    assert [c.serial for c in stream.chunks] == list(range(1, 13))
+    assert "Final: 12 images processed, 10 hits" in proc.stderr
