@@ -147,15 +147,17 @@ def indexed_masks(q: np.ndarray, reals: np.ndarray, tol: float = INLIER_TOL) -> 
     return (np.abs(h - np.rint(h)) < tol).all(axis=2)
 
 
-def refine_basis(q: np.ndarray, real: np.ndarray, rounds: int = 4,
+def refine_basis(q: np.ndarray, real: np.ndarray, rounds: int = 5,
                  tol: float = INLIER_TOL) -> tuple[np.ndarray, np.ndarray]:
     """Least-squares real basis from the peaks it indexes: minimise |q·T^T − hkl|² (linear).
+    The last two rounds use only the tightly indexed peaks, so that a few misindexed ones
+    cannot distort the cell.
 
-    Returns (real basis, inlier mask)."""
-    for _ in range(rounds):
+    Returns (real basis, inlier mask at ``tol``)."""
+    for r in range(rounds):
         h = q @ real.T
         hkl = np.rint(h)
-        ok = (np.abs(h - hkl) < tol).all(axis=1)
+        ok = (np.abs(h - hkl) < (tol if r < rounds - 2 else TIGHT_TOL)).all(axis=1)
         if ok.sum() < 6:
             break
         sol, *_ = np.linalg.lstsq(q[ok], hkl[ok], rcond=None)
