@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from crystream.cellmatch import misorientation, parameters_of
@@ -25,20 +26,36 @@ def detector():
 @pytest.mark.parametrize("cell", [LYSOZYME, THERMOLYSIN, MONOCLINIC_C, TRICLINIC],
                          ids=["tP", "hP", "mC", "aP"])
 def test_simulated_frames_index_to_the_true_orientation(detector, cell):
-    cfg = SimulationConfig(detector=detector, cell=cell, profile_radius=0.003e9,
-                           spot_photons=6e4)
-    for seed in (1, 2):
-        frame = simulate_frame(cfg, seed=seed)
+    """Eight frames per cell with photon budgets spread over a factor 20 (about 15-250
+    peaks): every frame with >= 25 peaks indexed by both engines, none wrongly, median
+    misorientation <= 0.1 deg, cell edges within 0.5%."""
+    angles = []
+    for n_peaks, found, truth in _run(detector, cell, np.random.default_rng(0)):
+        if found is None:
+            assert n_peaks < 25
+            continue
+        angle = math.degrees(misorientation(found, truth))
+        assert angle < 1.0  # never a wrong lattice
+        p, p0 = parameters_of(found.real), parameters_of(cell.real)
+        assert max(abs(p[:3] / p0[:3] - 1)) < 0.005
+        angles.append(angle)
+    assert len(angles) >= 12
+    assert np.median(angles) <= 0.1
+
+
+def _run(detector, cell, rng):
+    """(number of peaks, found cell or None, true cell) per frame and engine."""
+    for i in range(8):
+        photons = float(np.exp(rng.uniform(np.log(1.5e3), np.log(3e4))))
+        cfg = SimulationConfig(detector=detector, cell=cell, profile_radius=0.003e9,
+                               spot_photons=photons)
+        frame = simulate_frame(cfg, seed=100 + i)
         peaks = find_peaks(frame, detector, PEAKS)
-        assert len(peaks) >= 25
         truth = frame.truth.crystals[0].cell
         for engine in ("toro", "fft1d"):
             result = index_frame(frame, peaks, detector, cell, IndexingOptions(indexing=engine))
-            assert len(result.crystals) == 1, f"{engine} seed {seed}"
-            found = result.crystals[0].cell
-            assert math.degrees(misorientation(found, truth)) < 0.1
-            p, p0 = parameters_of(found.real), parameters_of(cell.real)
-            assert max(abs(p[:3] / p0[:3] - 1)) < 0.005
+            assert len(result.crystals) <= 1
+            yield len(peaks), (result.crystals[0].cell if result.crystals else None), truth
 
 
 def test_simulated_blanks_are_not_indexed(detector):
