@@ -1,9 +1,10 @@
 """Ingest actors: one per source connection, each pulling frames and submitting their tasks.
 
 An actor lives on a worker and runs a pull thread. Each frame becomes one task
-(pipeline_task.frame_task / local_frame_task) that decodes, processes and hands its chunk to
-the writer actor. Bytes received here stay here: the task runs on this worker and takes the
-message from a process-local slot (nothing goes through the scheduler or the client). A SUB
+(pipeline_task.frame_task / local_frame_task) that decodes and processes it. Bytes received
+here stay here: the task runs on this worker and takes the message from a process-local slot
+(nothing goes through the scheduler or the client), and its result is read back from this
+worker's memory and sent to the writer actor in batches with the arrival records. A SUB
 actor also sends frames to other workers, as a task argument to the least busy worker.
 File-list actors take paths from the writer (which holds the list), so the list survives the
 loss of a worker. At most ``limit`` frames are in flight per actor: REQ, ASAP::O and files
@@ -20,7 +21,7 @@ from typing import Any
 
 from distributed import wait
 
-from flows.pipeline_task import LOCAL_MESSAGES, frame_task, local_frame_task
+from flows.pipeline_task import LOCAL_MESSAGES, FrameResult, frame_task, local_frame_task
 
 
 class Ingest:
@@ -51,7 +52,8 @@ class Ingest:
         self._pending: list[tuple] = []
         self._call = None
         self._last_call = 0.0
-        self._done_at_call = 0
+        self._collected: set[int] = set()  # finished tasks whose result went to the writer
+        self._results: list[tuple[int, Any]] = []
         self._writer_stop = False
         self._source = None
         self._workers: list[str] = [self.address]
@@ -165,12 +167,10 @@ class Ingest:
         # lost is submitted again elsewhere (_check_futures)
         if msg.payload is not None and target == self.address:
             LOCAL_MESSAGES[key] = msg
-            fut = self.client.submit(local_frame_task, self.flow_id, self.writer, self.conn,
-                                     lid, key, key=key, workers=[target],
-                                     allow_other_workers=False, pure=False)
+            fut = self.client.submit(local_frame_task, self.flow_id, key, key=key,
+                                     workers=[target], allow_other_workers=False, pure=False)
         else:
-            fut = self.client.submit(frame_task, self.flow_id, self.writer, self.conn, lid,
-                                     msg, key=key, workers=[target],
+            fut = self.client.submit(frame_task, self.flow_id, msg, key=key, workers=[target],
                                      allow_other_workers=False, pure=False)
         fut._crystream_target = target
         self._futures[lid] = fut
@@ -183,9 +183,9 @@ class Ingest:
 
     # ---------------------------------------------------------------- writer traffic
     def _service(self, block: bool = False) -> None:
-        """Send tracked frames to the writer (one call at a time, so order is kept) and
-        take back which of ours were written or failed. Blocking waits for one of our tasks
-        to finish (a task hands its chunk to the writer before it finishes), not polling."""
+        """Send arrivals and finished frames' results to the writer (one call at a time, so
+        order is kept) and take back which of ours were written or failed. Blocking waits for
+        one of our tasks to finish, without polling."""
         if self._call is not None:
             if block and not self._call.done():
                 try:
@@ -197,8 +197,9 @@ class Ingest:
             reply = self._call.result()
             self._call = None
             self._handle(reply)
-        done = sum(1 for f in self._futures.values() if f.done())
-        if block and not self._pending and done <= self._done_at_call:
+        self._collect()
+        done = len(self._collected)
+        if block and not self._pending and not self._results:
             running = [f for f in self._futures.values() if not f.done()]
             if running:
                 try:
@@ -207,14 +208,40 @@ class Ingest:
                     pass
             else:
                 time.sleep(0.02)  # all finished, some held by the writer for order
-            done = sum(1 for f in self._futures.values() if f.done())
             self._check_futures()
+            self._collect()
         now = time.time()
-        if self._pending or done > self._done_at_call or now - self._last_call > 0.25:
+        if self._pending or self._results or now - self._last_call > 0.25:
             items, self._pending = self._pending, []
-            self._call = self.writer.track(self.conn, items, self.stats())
+            results, self._results = self._results, []
+            self._call = self.writer.track(self.conn, items, self.stats(), results)
             self._last_call = now
-            self._done_at_call = done
+
+    def _collect(self) -> None:
+        """Results of our finished tasks, for the next writer call: read straight from this
+        worker's memory when the task ran here, gathered from the other worker otherwise."""
+        remote = []
+        for lid, fut in self._futures.items():
+            if lid in self._collected or not fut.done():
+                continue
+            if fut.status != "finished":
+                continue  # errors: _check_futures
+            try:
+                result = self.worker.data[fut.key]
+            except KeyError:
+                remote.append((lid, fut))
+                continue
+            self._collected.add(lid)
+            self._results.append((lid, result))
+        if remote:
+            try:
+                values = self.client.gather([f for _, f in remote], errors="skip")
+            except Exception:  # noqa: BLE001 - lost meanwhile: _check_futures resubmits
+                return
+            if len(values) == len(remote):
+                for (lid, _), result in zip(remote, values):
+                    self._collected.add(lid)
+                    self._results.append((lid, result))
 
     def _handle(self, reply: dict) -> None:
         for lid in reply["written"]:
@@ -225,9 +252,8 @@ class Ingest:
             self._writer_stop = True
 
     def _finish(self, lid: int, ok: bool) -> None:
-        fut = self._futures.pop(lid, None)
-        if fut is not None and fut.done():
-            self._done_at_call = max(0, self._done_at_call - 1)
+        self._futures.pop(lid, None)
+        self._collected.discard(lid)
         msg = self._messages.pop(lid, None)
         LOCAL_MESSAGES.pop(f"{self.flow_id}-c{self.conn}-f{lid}", None)
         if ok:
@@ -250,7 +276,7 @@ class Ingest:
             self._target()  # refreshes the worker list
             alive = set(self._workers)
             for lid, fut in list(self._futures.items()):
-                if fut._crystream_target not in alive and not fut.done():
+                if fut._crystream_target not in alive and lid not in self._collected:
                     self.client.cancel(fut)
                     self._submit(self._messages[lid], now, lid=lid)
         for lid, fut in list(self._futures.items()):
@@ -261,7 +287,9 @@ class Ingest:
                     reason = repr(fut.exception(timeout=1))
                 except Exception as exc:  # noqa: BLE001
                     reason = f"task {fut.status}: {exc}"
-                self.writer.fail(self.conn, lid, reason)
+                now = time.time()
+                self._collected.add(lid)
+                self._results.append((lid, FrameResult(None, reason, f"frame {lid}", now, now)))
 
     def _close_source(self) -> None:
         close = getattr(self._source, "close", None)

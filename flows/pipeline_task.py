@@ -159,17 +159,11 @@ def run_local_frame(flow_id: str, key: str) -> FrameResult:
     return run_frame(flow_id, msg)
 
 
-def _deliver(writer, conn: int, lid: int, result: FrameResult) -> str | None:
-    writer.deliver(conn, lid, result).result()
-    return result.error
+def frame_task(flow_id: str, msg) -> FrameResult:
+    """Process a frame whose message travels with the task (file paths, SUB fan-out)."""
+    return run_frame(flow_id, msg)
 
 
-def frame_task(flow_id: str, writer, conn: int, lid: int, msg) -> str | None:
-    """Process a frame whose message travels with the task (file paths, SUB fan-out) and
-    hand the result straight to the writer actor; returns the error text, if any."""
-    return _deliver(writer, conn, lid, run_frame(flow_id, msg))
-
-
-def local_frame_task(flow_id: str, writer, conn: int, lid: int, key: str) -> str | None:
-    """As frame_task, for bytes an ingest actor in this same process holds under ``key``."""
-    return _deliver(writer, conn, lid, run_local_frame(flow_id, key))
+def local_frame_task(flow_id: str, key: str) -> FrameResult:
+    """Process a frame whose bytes an ingest actor in this same process holds under ``key``."""
+    return run_local_frame(flow_id, key)

@@ -158,8 +158,10 @@ class Writer:
         return lim is not None and self.metrics.registered >= lim
 
     # ---------------------------------------------------------------- tracking
-    def track(self, conn: int, items: list, stats: dict | None = None) -> dict:
-        """Register arriving frames ``(lid, serial|None, filename, event, arrival)``.
+    def track(self, conn: int, items: list, stats: dict | None = None,
+              results: list | None = None) -> dict:
+        """Register arriving frames ``(lid, serial|None, filename, event, arrival)`` and take
+        the FrameResults ``(lid, result)`` of finished ones.
 
         Returns, for this connection, the frame ids written or failed since the last call and
         whether it should stop pulling.
@@ -194,6 +196,8 @@ class Writer:
                     entry.result = early
             if stats is not None:
                 self.metrics.ingest[conn] = stats
+            for lid, result in results or ():
+                self._take_result(conn, lid, result)
             self._flush_head()
             return self._report(conn)
 
@@ -207,19 +211,24 @@ class Writer:
         return {"written": written, "failed": failed, "stop": stop}
 
     def deliver(self, conn: int, lid: int, result) -> bool:
-        """A frame's FrameResult arrives from its task; write whatever is now in order."""
+        """A frame's FrameResult arrives; write whatever is now in order."""
         with self._lock:
-            key = (conn, lid)
-            if key in self._written_keys:
-                return False  # recomputed after a worker died: already written
-            entry = self._entries.get(key)
-            if entry is None:
-                self._early[key] = result
-                return True
-            if entry.result is None:
-                entry.result = result
+            fresh = self._take_result(conn, lid, result)
             self._flush_head()
+            return fresh
+
+    def _take_result(self, conn: int, lid: int, result) -> bool:
+        key = (conn, lid)
+        if key in self._written_keys:
+            return False  # recomputed after a worker died: already written
+        entry = self._entries.get(key)
+        if entry is None:
+            self._early[key] = result
             return True
+        if entry.result is not None:
+            return False
+        entry.result = result
+        return True
 
     def fail(self, conn: int, lid: int, reason: str) -> None:
         """The ingest actor saw its task fail outside process_frame (e.g. lost worker)."""
