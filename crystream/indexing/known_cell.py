@@ -70,10 +70,12 @@ def _widths(qlen: np.ndarray, length: float, slack_rad: float, floor: float) -> 
 def _best_separated(dirs: np.ndarray, scores: np.ndarray, k: int,
                     min_angle: float) -> np.ndarray:
     """Indices of up to k best-scoring directions, no two within ``min_angle`` (sign-blind)."""
-    order = np.argsort(-scores)
+    top = min(40 * k, len(scores))
+    part = np.argpartition(-scores, top - 1)[:top]
+    order = part[np.argsort(-scores[part], kind="stable")]
     kept: list[int] = []
     cos_min = math.cos(min_angle)
-    for idx in order[: 40 * k]:
+    for idx in order:
         if kept and np.max(np.abs(dirs[kept] @ dirs[idx])) > cos_min:
             continue
         kept.append(int(idx))
