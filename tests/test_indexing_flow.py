@@ -273,3 +273,14 @@ def test_bad_options_fail_when_the_options_are_built():
     with pytest.raises(ValueError, match="--tolerance"):
         IndexingOptions(tolerance=(5, 5, 5))
     assert IndexingOptions(indexing="toro-latt-cell,fft1d").tolerances.a == 0.05
+
+
+def test_bad_frames_give_a_one_line_error_naming_the_frame():
+    s = synth_frame(LYSO, np.random.default_rng(3), n_spots=30, serial=77)
+    s.frame.wavelength = 0.0
+    with pytest.raises(ValueError, match=r"frame synth_77.h5 // \(serial 77\): .*wavelength"):
+        index_frame(s.frame, s.peaks, s.detector, LYSO, IndexingOptions())
+    s = synth_frame(LYSO, np.random.default_rng(3), n_spots=30, serial=78)
+    s.peaks.fs[4] = np.nan
+    with pytest.raises(ValueError, match=r"serial 78\): peak \d+ .*no scattering vector"):
+        index_frame(s.frame, s.peaks, s.detector, LYSO, IndexingOptions())

@@ -93,12 +93,22 @@ def index_frame(frame: Frame, peaks: PeakList, detector: Detector, target: UnitC
     for the stream."""
     if peaks is None or len(peaks) == 0:
         return IndexingResult()
+    where = f"frame {frame.filename} {frame.event} (serial {frame.serial})"
+    if not (np.isfinite(frame.wavelength) and frame.wavelength > 0):
+        raise ValueError(f"{where}: cannot index with wavelength {frame.wavelength!r} m")
+    if not np.isfinite(frame.clen):
+        raise ValueError(f"{where}: cannot index with camera length {frame.clen!r} m")
     methods = methods_for(options, target)
     tol = options.tolerances
     rng = np.random.default_rng(options.seed if options.seed is not None
                                 else [frame.serial & 0xFFFFFFFF])
     q_all = peaks_to_q(detector, peaks.panel, peaks.fs, peaks.ss, frame.clen,
                        frame.wavelength, *_shift(frame))
+    bad = ~np.isfinite(q_all).all(axis=1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{where}: peak {i} (fs {peaks.fs[i]!r}, ss {peaks.ss[i]!r}, panel "
+                         f"{int(peaks.panel[i])}) has no scattering vector")
     for method in methods:
         order = np.argsort(-np.asarray(peaks.intensity, dtype=float), kind="stable")
         work, q = peaks.take(order), q_all[order]
