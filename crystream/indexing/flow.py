@@ -39,10 +39,12 @@ def _run_engine(method: IndexingMethod, q: np.ndarray, target: UnitCell | None,
                 multi: bool) -> list[UnitCell]:
     # with --multi a lattice may explain only part of the peaks (CrystFEL relaxes its peak
     # check the same way)
-    frac = 0.3 if multi else 0.5
+    # Without --multi only the best lattice, as CrystFEL's engines return one crystal.
+    frac, most = (0.3, 3) if multi else (0.5, 1)
     if method.engine == "toro":
-        return index_known_cell(q, target, min_fraction=frac)
-    return index_cell_free(q, target, use_cell=method.cell, min_fraction=frac)
+        return index_known_cell(q, target, max_lattices=most, min_fraction=frac)
+    return index_cell_free(q, target, use_cell=method.cell, max_lattices=most,
+                           min_fraction=frac)
 
 
 def _shift(frame: Frame) -> tuple[float, float]:
