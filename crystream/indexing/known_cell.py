@@ -1,12 +1,13 @@
 """``toro``: a known-cell indexer in the spirit of the fast-feedback indexers (TORO, ffbidx).
 
 Idea: a real-space lattice vector t makes t·q an integer for every observed reciprocal vector
-q. For each distinct axis length L of the target cell, score directions u of a hemisphere grid
-by how close L·(u·q_i) falls to integers (a tolerance that widens with |q| makes the coarse grid
-safe), keep the best separated directions, sharpen them on local patches, then pair directions
-whose angle matches the target's inter-axial angle. Each pair fixes an orientation of the whole
-target cell; orientations are ranked by how many peaks they index, and the best are refined by
-linear least squares of the real basis on the indexed peaks.
+q. For each length L among the target's few shortest lattice vectors, score directions u of a
+hemisphere grid by how close L·(u·q_i) falls to integers (a tolerance that widens with |q|
+makes the coarse grid safe; longer vectors get a finer grid), keep the best separated
+directions and sharpen them on local patches. Two directions whose angle matches the angle
+between two of the target's vectors fix an orientation of the whole target cell; orientations
+are ranked by how many peaks they index, and the best are refined by linear least squares of
+the real basis on the indexed peaks.
 """
 
 from __future__ import annotations
