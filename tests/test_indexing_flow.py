@@ -21,7 +21,7 @@ from crystream.indexing.checks import explained_mask, is_duplicate, peak_alignme
 from crystream.indexing.refine import refine_prediction
 from crystream.indexing.sphere import random_rotation
 from crystream.stream.reader import read_stream
-from tests.test_indexing_synth import CELLS, frame_q, synth_frame
+from tests.test_indexing_synth import CELLS, synth_frame
 
 DATA = Path(__file__).parent / "data" / "indexing"
 LYSO = CELLS["lysozyme"]
