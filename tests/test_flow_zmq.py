@@ -83,3 +83,36 @@ def test_flow_zmq_sub_one_connection_in_order(tmp_path):
     check_science(chunks)
     workers = {s["worker"] for s in counters["ingest_stats"]}
     assert len(workers) == 1  # exactly one SUB actor
+
+
+def test_flow_zmq_sub_drops_and_counts_when_full(tmp_path):
+    """A publisher faster than the workers with 2 frames in flight at most: SUB drops frames
+    instead of queueing them; every frame sent is either written once or counted dropped."""
+    from flows.run import start_flow
+    from readers.sender import FrameServer
+    det, frames = sample_frames(repeat=4)
+    server = FrameServer(frames, det, bind="tcp://127.0.0.1:*", mode="pub",
+                         data_format="msgpack", wait_subscribers=1)
+    server.start()
+    try:
+        cfg = _config(tmp_path, "zmq_sub", server.endpoint, no_data_timeout=2,
+                      max_in_flight=2)
+        with start_flow(cfg) as flow:
+            counters = flow.wait(120)
+    finally:
+        server.stop()
+    chunks = _read(tmp_path / "out.stream")
+    assert counters["dropped"] > 0 and counters["failed"] == 0
+    assert counters["received"] == server.sent == 48
+    assert len(chunks) + counters["dropped"] == 48
+    sent_ids = [i % 12 for i in range(48)]  # four passes over the 12 frames
+    ids = frame_ids(chunks)
+    # each written frame once, in send order (a subsequence of what was sent)
+    pos = 0
+    for fid in ids:
+        while pos < 48 and sent_ids[pos] != fid:
+            pos += 1
+        assert pos < 48, f"frame {fid} out of send order in {ids}"
+        pos += 1
+    assert [c.serial for c in chunks] == list(range(1, len(chunks) + 1))
+    check_science(chunks)
