@@ -116,3 +116,51 @@ def test_flow_zmq_sub_drops_and_counts_when_full(tmp_path):
         pos += 1
     assert [c.serial for c in chunks] == list(range(1, len(chunks) + 1))
     check_science(chunks)
+
+
+def test_flow_zmq_bad_frames_logged_counted_run_goes_on(tmp_path):
+    """Every third reply is not a decodable payload: each such frame is reported with one
+    line naming it, counted as failed, leaves no chunk; the others are written in order."""
+    import threading
+
+    import zmq
+
+    from flows.run import start_flow
+    from readers.encode import encode_frame
+    det, frames = sample_frames()
+    good = [encode_frame(f, det, "msgpack")[0] for f in frames]
+    replies = []
+    for i, payload in enumerate(good):
+        replies.append(payload)
+        if i % 2 == 1:
+            replies.append(b"\x85this is not a detector frame" * 4)
+    ctx = zmq.Context.instance()
+    rep = ctx.socket(zmq.REP)
+    port = rep.bind_to_random_port("tcp://127.0.0.1")
+
+    def serve():
+        for r in replies:
+            rep.recv()
+            rep.send(r)
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        cfg = _config(tmp_path, "zmq_req", f"tcp://127.0.0.1:{port}",
+                      frames_limit=len(replies)).with_(workers=1)
+        with start_flow(cfg) as flow:
+            counters = flow.wait(120)
+    finally:
+        rep.close(0)
+    n_bad = len(replies) - len(good)
+    assert counters["failed"] == n_bad and counters["processed"] == len(good)
+    errors = counters["errors"]
+    assert len(errors) == n_bad
+    bad_serials = [i + 1 for i, r in enumerate(replies) if r not in good]
+    for line, serial in zip(errors, bad_serials):
+        assert line.startswith(f"crystream: frame ZMQdata //{serial} (serial {serial}) failed:")
+        assert "\n" not in line
+    chunks = _read(tmp_path / "out.stream")
+    assert frame_ids(chunks) == list(range(12))
+    assert [c.serial for c in chunks] == [s for s in range(1, len(replies) + 1)
+                                          if s not in bad_serials]
+    check_science(chunks)
