@@ -57,7 +57,7 @@ if id munge >/dev/null 2>&1; then
 fi
 if ! pgrep -x munged >/dev/null 2>&1; then
     if id munge >/dev/null 2>&1; then
-        runuser -u munge -- /usr/sbin/munged
+        runuser -u munge -- /usr/sbin/munged --force
     else
         /usr/sbin/munged --force
     fi
