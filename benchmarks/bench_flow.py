@@ -116,8 +116,6 @@ def main() -> None:
     data = os.path.join(ROOT, "tests", "data", "samples")
     files = [os.path.join(data, f"sample_{i:02d}.h5") for i in range(12)]
     geom, cell = os.path.join(data, "sample.geom"), os.path.join(data, "sample.cell")
-    if not os.path.exists(cell):
-        cell = "/work/shared/samples/sample.cell"
     pipe = pipeline(args.pipeline)
     t_direct, cpu_direct = direct(files, geom, cell, pipe, 12 * 5)
     print(f"direct decode+process_frame: {t_direct * 1e3:.2f} ms/frame wall, "
