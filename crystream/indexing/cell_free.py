@@ -19,13 +19,14 @@ import numpy as np
 
 from crystream.cell import UnitCell
 from crystream.cellmatch import niggli_reduce
-from crystream.indexing.known_cell import INLIER_TOL, refine_basis, significant
+from crystream.indexing.known_cell import INLIER_TOL, TIGHT_TOL, refine_basis, significant
 from crystream.indexing.sphere import hemisphere
 from crystream.lattice import lattice_points_per_cell
 
 SPACING_DEG = 2.0
 N_VECTORS = 30
 D_MIN = 3.0  # Å, shortest lattice vector considered
+N_TRIALS = 30  # leading triples refined and compared
 
 
 @numba.njit(cache=True, nogil=True, fastmath=True)
@@ -151,6 +152,11 @@ def candidate_vectors(q: np.ndarray, d_max: float, n_keep: int = N_VECTORS) -> n
     return kept_arr[order2]
 
 
+def _tight_count(q: np.ndarray, real: np.ndarray) -> int:
+    h = q @ real.T
+    return int((np.abs(h - np.rint(h)) < TIGHT_TOL).all(axis=1).sum())
+
+
 @lru_cache(maxsize=8)
 def _triples(n: int) -> np.ndarray:
     """All index triples i < j < k below n, shape (t, 3)."""
@@ -198,23 +204,27 @@ def index_cell_free(q: np.ndarray, target: UnitCell | None = None, use_cell: boo
                                                                  kind="stable")],
                             order[~near_best[order]]])
 
-    found: list[tuple[int, float, np.ndarray, np.ndarray]] = []
-    for idx in order[: 10 * max_lattices]:
+    # Refine the leading triples and judge them by how many peaks they index tightly: a wrong
+    # small cell can match a loose count on a sparse frame, never a tight one.
+    trials: list[tuple[int, float, np.ndarray, np.ndarray]] = []
+    for idx in order[:N_TRIALS]:
         if counts[idx] < min_indexed:
             break
         real, inl = refine_basis(qa, bases[idx])
-        n_ok = int(inl.sum())
         v = abs(np.linalg.det(real))
-        if n_ok < min_indexed or not (vmin <= v <= vmax):
+        if inl.sum() < min_indexed or not (vmin <= v <= vmax):
             continue
         if not significant(qa, real, min_fraction):
             continue
-        if any((inl & prev).sum() > 0.5 * min(n_ok, prev.sum()) for _, _, _, prev in found):
-            continue
-        found.append((n_ok, v, real, inl))
-        if len(found) == max_lattices:
-            break
-    found.sort(key=lambda t: (-t[0], t[1]))
+        trials.append((_tight_count(qa, real), v, real, inl))
+    found: list[tuple[int, float, np.ndarray, np.ndarray]] = []
+    while trials and len(found) < max_lattices:
+        best = max(t[0] for t in trials)
+        # among (nearly) equally tight cells the smallest: sublattices index as well
+        pick = min((t for t in trials if t[0] >= best - 1), key=lambda t: t[1])
+        found.append(pick)
+        trials = [t for t in trials if (t[3] & pick[3]).sum() <= 0.5 * min(t[3].sum(),
+                                                                        pick[3].sum())]
     out = []
     for _, _, real, _ in found:
         if np.linalg.det(real) < 0:
