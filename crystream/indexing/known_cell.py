@@ -26,7 +26,7 @@ from crystream.lattice import primitive_transform
 COARSE_SPACING_DEG = 2.0  # grid spacing for vectors up to COARSE_LENGTH
 COARSE_LENGTH = 60.0  # Å; longer vectors get a proportionally finer grid
 COARSE_MAX_PEAKS = 60
-N_CANDIDATES = 16  # directions kept per vector length
+N_CANDIDATES = 12  # directions kept per vector length
 N_VECTORS = 5  # shortest lattice vectors searched for
 MIN_PAIR_ANGLE = math.radians(15.0)
 PAIR_ANGLE_TOL = math.radians(4.0)
