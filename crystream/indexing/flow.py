@@ -38,9 +38,9 @@ def methods_for(options: IndexingOptions, target: UnitCell | None) -> list[Index
 
 def _run_engine(method: IndexingMethod, q: np.ndarray, target: UnitCell | None,
                 multi: bool) -> list[UnitCell]:
-    # with --multi a lattice may explain only part of the peaks (CrystFEL relaxes its peak
-    # check the same way)
-    # Without --multi only the best lattice, as CrystFEL's engines return one crystal.
+    # Without --multi only the best lattice, as CrystFEL's engines return one crystal; with it,
+    # every lattice, each of which may explain only part of the peaks (CrystFEL relaxes its
+    # peak check the same way).
     frac, most = (0.3, 3) if multi else (0.5, 1)
     if method.engine == "toro":
         return index_known_cell(q, target, max_lattices=most, min_fraction=frac)
