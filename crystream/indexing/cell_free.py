@@ -19,7 +19,8 @@ import numpy as np
 
 from crystream.cell import UnitCell
 from crystream.cellmatch import niggli_reduce
-from crystream.indexing.known_cell import INLIER_TOL, TIGHT_TOL, refine_basis, significant
+from crystream.indexing.known_cell import (INLIER_TOL, TIGHT_TOL, count_indexed, refine_basis,
+                                          significant)
 from crystream.indexing.sphere import hemisphere
 from crystream.lattice import lattice_points_per_cell
 
@@ -193,8 +194,7 @@ def index_cell_free(q: np.ndarray, target: UnitCell | None = None, use_cell: boo
     bases, vol = bases[ok], vol[ok]
     if len(bases) == 0:
         return []
-    h = np.einsum("nk,pjk->pnj", qa, bases)
-    counts = (np.abs(h - np.rint(h)) < INLIER_TOL).all(axis=2).sum(axis=1)
+    counts = count_indexed(qa, np.ascontiguousarray(bases), INLIER_TOL)
     # Every sublattice of the real lattice indexes the true peaks too, and among thousands of
     # triples some catch a few extra spurious peaks by chance: take the smallest cell among
     # those close to the best count.

@@ -19,6 +19,7 @@ from crystream.indexing.options import IndexingOptions
 from crystream.indexing.refine import PROFILE_RADIUS, refine_prediction
 
 MAX_TRIES = 6
+MAX_ENGINE_PEAKS = 300  # the engines see at most this many of the strongest peaks
 
 
 @dataclass
@@ -42,6 +43,7 @@ def _run_engine(method: IndexingMethod, q: np.ndarray, target: UnitCell | None,
     # every lattice, each of which may explain only part of the peaks (CrystFEL relaxes its
     # peak check the same way).
     frac, most = (0.3, 3) if multi else (0.5, 1)
+    q = q[:MAX_ENGINE_PEAKS]  # the working list is sorted strongest first
     if method.engine == "toro":
         return index_known_cell(q, target, max_lattices=most, min_fraction=frac)
     return index_cell_free(q, target, use_cell=method.cell, max_lattices=most,

@@ -2,9 +2,9 @@
 
 Peaks are paired with the reflections their q rounds to (crystream.prediction.pair_peaks); the
 sum of squared residuals (1e-7·excitation error, fs and ss offsets of the predicted spot) is
-minimised by Gauss–Newton with Jacobi-scaled SVD (singular values below max/1e6 dropped): five
-iterations treating the cell as triclinic, then, with a target, five more under the target's
-Bravais constraints. Parameters are the cell's lengths and free angles plus three lab-frame
+minimised by Gauss–Newton on the normal equations, solved by Jacobi-scaled SVD (singular
+values below max/1e6 dropped): five iterations treating the cell as triclinic, then, with a
+target, five more under the target's Bravais constraints. Parameters are the cell's lengths and free angles plus three lab-frame
 rotations; the Jacobian is taken by finite differences of the vectorised prediction.
 """
 
@@ -175,13 +175,16 @@ def _gauss_newton(model: _Model, res: _Residuals, iterations: int) -> np.ndarray
         jac = ((rv[1:] - r0) / model.steps[:, None]).T
         if not np.all(np.isfinite(jac)) or not np.all(np.isfinite(r0)):
             break
-        norms = np.linalg.norm(jac, axis=0)
-        scale = np.where(norms > 0, 1.0 / np.where(norms > 0, norms, 1.0), 1.0)
-        js = jac * scale
-        u, sv, vt = np.linalg.svd(js, full_matrices=False)
+        # normal equations (with CrystFEL's 1e-18 ridge), Jacobi-scaled, solved by SVD with
+        # singular values below max/1e6 dropped
+        m = jac.T @ jac + 1e-18 * np.eye(len(x))
+        v = -jac.T @ r0
+        diag = np.sqrt(np.diag(m))
+        scale = np.where(diag > 0, 1.0 / np.where(diag > 0, diag, 1.0), 1.0)
+        u, sv, vt = np.linalg.svd(m * scale[:, None] * scale[None, :])
         keep = sv > sv.max() / 1e6 if sv.size and sv.max() > 0 else np.zeros_like(sv, bool)
         inv = np.where(keep, 1.0 / np.where(keep, sv, 1.0), 0.0)
-        step = -(vt.T @ (inv * (u.T @ r0))) * scale
+        step = (vt.T @ (inv * (u.T @ (v * scale)))) * scale
         step = np.where(np.isfinite(step), step, 0.0)
         if not model.valid(x + step):
             break  # a step into an impossible cell: the pairing was nonsense
