@@ -120,3 +120,43 @@ def test_conflicting_options_fail_clearly(argv, words):
 def test_unknown_option_is_an_error():
     with pytest.raises(SystemExit):
         parse_index_args(BASE + ["--no-such-option"])
+
+
+SAMPLES = __import__("pathlib").Path(__file__).parent / "data" / "samples"
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--indexing=toro"], "toro needs a target unit cell"),
+    (["--indexing=xgandalf"], "engines are: toro, fft1d"),
+    (["--integration=rings-foo"], "unknown modifier 'foo'"),
+    (["--peak-radius=5,4,3"], "--peak-radius"),
+])
+def test_crystream_index_refuses_before_any_frame(tmp_path, capsys, extra, words):
+    from flows.cli import main
+    argv = ["index", "-i", str(SAMPLES / "files.lst"), "-g", str(SAMPLES / "sample.geom"),
+            "-o", str(tmp_path / "o.stream"), *extra]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert words in err and err.count("\n") == 1
+    assert not (tmp_path / "o.stream").exists()
+
+
+def test_broken_geometry_stops_the_run_naming_the_line(tmp_path, capsys):
+    from flows.cli import main
+    geom = tmp_path / "bad.geom"
+    geom.write_text((SAMPLES / "sample.geom").read_text() + "p0/res 13333\n")
+    n = len(geom.read_text().splitlines())
+    assert main(["index", "-i", str(SAMPLES / "files.lst"), "-g", str(geom),
+                 "-o", str(tmp_path / "o.stream")]) == 2
+    assert f"bad.geom:{n}:" in capsys.readouterr().err
+    assert not (tmp_path / "o.stream").exists()
+
+
+def test_broken_cell_stops_the_run_naming_the_line(tmp_path, capsys):
+    from flows.cli import main
+    cell = tmp_path / "bad.cell"
+    cell.write_text("CrystFEL unit cell file version 1.0\n\nlattice_type = monoclinic\n"
+                    "centering = C\na = 61.2 A\n")
+    assert main(["index", "-i", str(SAMPLES / "files.lst"), "-g", str(SAMPLES / "sample.geom"),
+                 "-p", str(cell), "-o", str(tmp_path / "o.stream")]) == 2
+    assert "bad.cell:" in capsys.readouterr().err

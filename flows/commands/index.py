@@ -62,13 +62,29 @@ def add_parser(subparsers) -> None:
     parser.set_defaults(run=run)
 
 
+def check_before_start(config) -> None:
+    """Read the geometry and cell once here, so a broken file or an --indexing that cannot
+    work with this cell stops the run before any frame, naming the line (OptionError,
+    GeometryError, CellError)."""
+    from crystream.cellfile import load_cell
+    from crystream.geometry.parser import load_geometry
+    from crystream.indexing import methods_for
+
+    detector = load_geometry(config.geometry)
+    for warning in detector.warnings:
+        print(f"crystream index: warning: {warning}", file=sys.stderr)
+    target = load_cell(config.cell) if config.cell else None
+    if config.pipeline.indexing_on:
+        try:
+            methods_for(config.pipeline.indexing, target)
+        except ValueError as exc:
+            raise OptionError(str(exc)) from None
+
+
 def run(args: argparse.Namespace) -> int:
     from flows.run import run_flow
     argv = list(getattr(args, "argv", None) or sys.argv[2:])
-    try:
-        validate(args)
-        config = build_config(args, argv)
-    except OptionError as exc:
-        print(f"crystream index: {exc}", file=sys.stderr)
-        return 2
+    validate(args)
+    config = build_config(args, argv)
+    check_before_start(config)
     return run_flow(config)
