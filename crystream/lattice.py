@@ -54,22 +54,29 @@ def bravais_symbol(cell: UnitCell) -> str:
     return LATTICE_LETTER.get(cell.lattice_type, "a") + cell.centering
 
 
-def forbidden_mask(h: np.ndarray, k: np.ndarray, l: np.ndarray, centering: str) -> np.ndarray:
-    """True where the centering forbids the reflection (integration.md §1)."""
+def centering_allows(h: np.ndarray, k: np.ndarray, l: np.ndarray,
+                     centering: str) -> np.ndarray:
+    """True where (h, k, l) is not a systematic absence of the lattice centering.
+
+    A: k+l even; B: h+l even; C: h+k even; I: h+k+l even; F: unmixed parity;
+    H (hexagonal axes, obverse): -h+k+l divisible by 3; P and R: no absences.
+    """
+    h, k, l = (np.asarray(v, dtype=np.int64) for v in (h, k, l))
     if centering == "A":
-        return (k + l) % 2 != 0
+        return (k + l) % 2 == 0
     if centering == "B":
-        return (h + l) % 2 != 0
+        return (h + l) % 2 == 0
     if centering == "C":
-        return (h + k) % 2 != 0
+        return (h + k) % 2 == 0
     if centering == "I":
-        return (h + k + l) % 2 != 0
+        return (h + k + l) % 2 == 0
     if centering == "F":
-        par = np.stack([h % 2, k % 2, l % 2])
-        return ~((par == par[0]).all(axis=0))
+        return ((h + k) % 2 == 0) & ((h + l) % 2 == 0)
     if centering == "H":
-        return (-h + k + l) % 3 != 0
-    return np.zeros(np.broadcast(h, k, l).shape, dtype=bool)
+        return (-h + k + l) % 3 == 0
+    if centering in ("P", "R"):
+        return np.ones(np.broadcast(h, k, l).shape, dtype=bool)
+    raise ValueError(f"unknown centering '{centering}'")
 
 
 @lru_cache(maxsize=64)

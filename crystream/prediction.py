@@ -16,6 +16,7 @@ import numpy as np
 
 from crystream.cell import UnitCell
 from crystream.geometry.detector import Detector, Panel, max_resolution
+from crystream.lattice import centering_allows
 
 log = logging.getLogger(__name__)
 
@@ -71,31 +72,11 @@ def cell_is_sensible(cell: UnitCell) -> bool:
     return not (al + be < ga or be + ga < al or al + ga < be or al + be + ga > 2.0 * math.pi)
 
 
-def centering_allowed(h: np.ndarray, k: np.ndarray, l: np.ndarray,
-                      centering: str) -> np.ndarray:
-    """True where (h, k, l) is not systematically absent for the lattice centering."""
-    h, k, l = (np.asarray(x, dtype=np.int64) for x in (h, k, l))
-    if centering == "A":
-        return (k + l) % 2 == 0
-    if centering == "B":
-        return (h + l) % 2 == 0
-    if centering == "C":
-        return (h + k) % 2 == 0
-    if centering == "I":
-        return (h + k + l) % 2 == 0
-    if centering == "F":
-        ph, pk, pl = h % 2, k % 2, l % 2
-        return (ph == pk) & (pk == pl)
-    if centering == "H":
-        return (-h + k + l) % 3 == 0
-    return np.ones(np.broadcast(h, k, l).shape, dtype=bool)
-
-
 def lowest_reflection(cell: UnitCell) -> float:
     """sin(theta)/lambda = 1/(2d) of the lowest-order allowed reflection, in m^-1."""
     r = np.arange(-5, 6)
     h, k, l = (a.ravel() for a in np.meshgrid(r, r, r, indexing="ij"))
-    keep = centering_allowed(h, k, l, cell.centering) & ((h != 0) | (k != 0) | (l != 0))
+    keep = centering_allows(h, k, l, cell.centering) & ((h != 0) | (k != 0) | (l != 0))
     hkl = np.stack([h[keep], k[keep], l[keep]], axis=1).astype(np.float64)
     return float(np.linalg.norm(hkl @ cell.reciprocal, axis=1).min()) / 2.0
 
@@ -265,7 +246,7 @@ def predict_reflections(cell: UnitCell, detector: Detector, wavelength: float, c
     gain = math.sqrt(1.0 + (sigma_k / r) ** 2) if r > 0 else 1.0
     shell = math.sqrt(2.0 * w2 * max(math.log(gain / MIN_PARTIALITY), 1.0)) * 1.01
     h, k, l = _shell_candidates(cell, k0, shell, limits)
-    keep = centering_allowed(h, k, l, cell.centering) & ((h != 0) | (k != 0) | (l != 0))
+    keep = centering_allows(h, k, l, cell.centering) & ((h != 0) | (k != 0) | (l != 0))
     h, k, l = h[keep], k[keep], l[keep]
     points = np.stack([h, k, l], axis=1).astype(np.float64) @ cell.reciprocal
     keep = np.linalg.norm(points, axis=1) <= min(max_q, p_max)

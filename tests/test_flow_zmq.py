@@ -164,3 +164,41 @@ def test_flow_zmq_bad_frames_logged_counted_run_goes_on(tmp_path):
     assert [c.serial for c in chunks] == [s for s in range(1, len(replies) + 1)
                                           if s not in bad_serials]
     check_science(chunks)
+
+
+def test_flow_zmq_sub_worker_killed(tmp_path):
+    """SIGKILL the worker that does not hold the SUB connection while it processes frames:
+    the frames it had are sent again to a live worker; all are written once, in order."""
+    import os
+    import signal
+    import time
+
+    from flows.run import start_flow
+    from readers.sender import FrameServer
+    det, frames = sample_frames(repeat=4)
+    server = FrameServer(frames, det, bind="tcp://127.0.0.1:*", mode="pub",
+                         data_format="msgpack", wait_subscribers=1, rate=25)
+    server.start()
+    try:
+        cfg = _config(tmp_path, "zmq_sub", server.endpoint, no_data_timeout=3,
+                      max_in_flight=64)
+        with start_flow(cfg) as flow:
+            while flow.counters.get("processed", 0) < 8:
+                time.sleep(0.05)
+            sub_worker = flow.counters["ingest_stats"][0]["worker"]
+            other = [w for w in flow.processing_workers() if w != sub_worker][0]
+            pid = flow.client.run(os.getpid, workers=[other])[other]
+            os.kill(pid, signal.SIGKILL)
+            try:
+                counters = flow.wait(40)
+            except TimeoutError:
+                print("DEBUG", {k: v for k, v in flow.counters.items() if k not in ("history", "cell_histograms", "recent_peaks")})
+                raise
+    finally:
+        server.stop()
+    assert server.sent == 48
+    assert counters["dropped"] == 0 and counters["failed"] == 0, counters["errors"]
+    chunks = _read(tmp_path / "out.stream")
+    assert frame_ids(chunks) == list(range(12)) * 4
+    assert [c.serial for c in chunks] == list(range(1, 49))
+    check_science(chunks)

@@ -17,7 +17,7 @@ from crystream.frame import Frame, PeakList
 from crystream.geometry.detector import (Detector, Panel, ValueSource, lab_to_panel,
                                          max_resolution, peaks_to_q)
 from crystream.indexing.sphere import random_rotation
-from crystream.lattice import forbidden_mask
+from crystream.lattice import centering_allows
 
 DEG = math.pi / 180
 A = 1e-10
@@ -112,7 +112,7 @@ def synth_frame(cell: UnitCell, rng: np.random.Generator, n_spots: int = 60,
     k0 = 1.0 / lam
     while True:
         hkl = _shell_points(truth, k0, profile_radius, qmax)
-        hkl = hkl[~forbidden_mask(*hkl.T, cell.centering)]
+        hkl = hkl[centering_allows(*hkl.T, cell.centering)]
         # widen the shell (a larger mosaic spread / bandwidth) until enough spots could be seen
         if len(hkl) >= 1.5 * n_spots or profile_radius >= 2e7:
             break
@@ -164,7 +164,7 @@ def test_synthetic_spots_index_to_integers_with_truth():
     assert s.n_true == 60
     hkl = frame_q(s) @ s.truth.real.T
     assert np.abs(hkl - np.rint(hkl)).max() < 0.1
-    assert not forbidden_mask(*np.rint(hkl).astype(int).T, "C").any()
+    assert centering_allows(*np.rint(hkl).astype(int).T, "C").all()
 
 
 def synth_blank(rng: np.random.Generator, n_peaks: int = 30, serial: int = 1,

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from crystream.geometry.detector import Detector, Panel, ValueSource
+from crystream.lattice import centering_allows
 from crystream.prediction import (MIN_PARTIALITY, Predicted, _shell_candidates,
-                                  centering_allowed, ewald_model, lowest_reflection,
+                                  ewald_model, lowest_reflection,
                                   outlier_transition, pair_peaks, predict_reflections)
 from crystream.simulate import (LYSOZYME, MONOCLINIC_C, TRICLINIC, SimulationConfig,
                                 multipanel_detector, random_rotation, simple_detector,
@@ -132,12 +133,12 @@ def test_overpredict_and_push_res():
 
 def test_centering_rules_and_absences_not_predicted():
     h, k, l = np.array([1, 1, 1, 2, 1]), np.array([1, 0, 1, 0, 1]), np.array([0, 0, 1, 0, 2])
-    assert centering_allowed(h, k, l, "C").tolist() == [True, False, True, True, True]
-    assert centering_allowed(h, k, l, "I").tolist() == [True, False, False, True, True]
-    assert centering_allowed(h, k, l, "F").tolist() == [False, False, True, True, False]
-    assert centering_allowed(h, k, l, "A").tolist() == [False, True, True, True, False]
-    assert centering_allowed(h, k, l, "H").tolist() == [True, False, False, False, False]
-    assert centering_allowed(h, k, l, "P").all()
+    assert centering_allows(h, k, l, "C").tolist() == [True, False, True, True, True]
+    assert centering_allows(h, k, l, "I").tolist() == [True, False, False, True, True]
+    assert centering_allows(h, k, l, "F").tolist() == [False, False, True, True, False]
+    assert centering_allows(h, k, l, "A").tolist() == [False, True, True, True, False]
+    assert centering_allows(h, k, l, "H").tolist() == [True, False, False, False, False]
+    assert centering_allows(h, k, l, "P").all()
     det = simple_detector(n=512, pixel=100e-6, clen=0.08, bandwidth=0.003)
     cell = MONOCLINIC_C.rotated(random_rotation(np.random.default_rng(1)))
     pred = predict_reflections(cell, det, det.wavelength.resolve(), 0.08, 0.003, 0.005e9)
@@ -206,7 +207,7 @@ def test_same_set_as_the_full_index_cube(bandwidth, radius, overpredict):
     lim = np.floor(mres * np.linalg.norm(cell.real, axis=1)).astype(int)
     H, K, L = (a.ravel() for a in np.meshgrid(*[np.arange(-m, m + 1) for m in lim],
                                                 indexing="ij"))
-    keep = centering_allowed(H, K, L, "C") & ((H != 0) | (K != 0) | (L != 0))
+    keep = centering_allows(H, K, L, "C") & ((H != 0) | (K != 0) | (L != 0))
     H, K, L = H[keep], K[keep], L[keep]
     pts = np.stack([H, K, L], 1) @ cell.reciprocal
     kpred, part, _ = ewald_model(pts, lam, bandwidth, radius * (5 if overpredict else 1))

@@ -10,8 +10,9 @@ import pytest
 from crystream.cell import UnitCell
 from crystream.geometry.detector import lab_position, scattering_vectors
 from crystream.geometry.parser import parse_geometry
+from crystream.lattice import centering_allows
 from crystream.simulate import (LYSOZYME, MONOCLINIC_C, THERMOLYSIN, TRICLINIC, Simulation,
-                                SimulationConfig, centering_allows, multipanel_detector,
+                                SimulationConfig, multipanel_detector,
                                 rotation_about, simple_detector, simulate_frame,
                                 simulate_frames)
 

@@ -5,7 +5,7 @@ Deliberately independent of crystream's prediction code, which is tested against
 
 from crystream.simulate.background import BackgroundModel, background_map
 from crystream.simulate.cells import (LYSOZYME, MONOCLINIC_C, NAMED_CELLS, THERMOLYSIN,
-                                      TRICLINIC, centering_allows)
+                                      TRICLINIC)
 from crystream.simulate.detectors import multipanel_detector, simple_detector
 from crystream.simulate.orientation import random_rotation, rotation_about
 from crystream.simulate.simulation import (Simulation, SimulationConfig, simulate_frame,
@@ -14,6 +14,6 @@ from crystream.simulate.truth import CrystalTruth, FrameTruth, TruthReflections
 
 __all__ = ["BackgroundModel", "CrystalTruth", "FrameTruth", "LYSOZYME", "MONOCLINIC_C",
            "NAMED_CELLS", "Simulation", "SimulationConfig", "THERMOLYSIN", "TRICLINIC",
-           "TruthReflections", "background_map", "centering_allows", "multipanel_detector",
+           "TruthReflections", "background_map", "multipanel_detector",
            "random_rotation", "rotation_about", "simple_detector", "simulate_frame",
            "simulate_frames"]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from crystream.cell import UnitCell
 
 _A = 1e-10
@@ -30,28 +28,3 @@ TRICLINIC = _cell(51.3, 62.1, 71.8, 78.2, 84.6, 95.3, "triclinic", "P", "?")
 
 NAMED_CELLS = {"lysozyme": LYSOZYME, "thermolysin": THERMOLYSIN,
                "monoclinic_c": MONOCLINIC_C, "triclinic": TRICLINIC}
-
-
-def centering_allows(h: np.ndarray, k: np.ndarray, l: np.ndarray,
-                     centering: str) -> np.ndarray:
-    """True where (h, k, l) is not a systematic absence of the lattice centering.
-
-    A: k+l even; B: h+l even; C: h+k even; I: h+k+l even; F: unmixed parity;
-    H (hexagonal axes, obverse): -h+k+l divisible by 3; P and R: no absences.
-    """
-    h, k, l = (np.asarray(v, dtype=np.int64) for v in (h, k, l))
-    if centering == "A":
-        return (k + l) % 2 == 0
-    if centering == "B":
-        return (h + l) % 2 == 0
-    if centering == "C":
-        return (h + k) % 2 == 0
-    if centering == "I":
-        return (h + k + l) % 2 == 0
-    if centering == "F":
-        return ((h + k) % 2 == 0) & ((h + l) % 2 == 0)
-    if centering == "H":
-        return (-h + k + l) % 3 == 0
-    if centering in ("P", "R"):
-        return np.ones(np.broadcast(h, k, l).shape, dtype=bool)
-    raise ValueError(f"unknown centering '{centering}'")

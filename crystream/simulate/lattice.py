@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from crystream.cell import UnitCell
-from crystream.simulate.cells import centering_allows
+from crystream.lattice import centering_allows
 
 
 def enumerate_hkl(cell: UnitCell, q_max: float) -> np.ndarray:
