@@ -24,6 +24,20 @@ from distributed import wait
 from flows.pipeline_task import LOCAL_MESSAGES, FrameResult, frame_task, local_frame_task
 
 
+class _Collected:
+    """Stands in for a task future whose result has been taken (until the frame is written)."""
+
+    status = "finished"
+
+    def __init__(self, key: str, target: str) -> None:
+        self.key = key
+        self._crystream_target = target
+
+    @staticmethod
+    def done() -> bool:
+        return True
+
+
 class Ingest:
     """Dask actor owning one source connection (see the module docstring)."""
 
@@ -53,11 +67,14 @@ class Ingest:
         self._call = None
         self._last_call = 0.0
         self._collected: set[int] = set()  # finished tasks whose result went to the writer
+        self._submitted_at: dict[int, float] = {}
+        self._attempts: dict[int, int] = {}
         self._results: list[tuple[int, Any]] = []
         self._writer_stop = False
         self._source = None
         self._workers: list[str] = [self.address]
         self._workers_checked = 0.0
+        self._lost_checked = 0.0
         self._thread = threading.Thread(target=self._run, daemon=True,
                                          name=f"crystream-ingest-{conn}")
 
@@ -139,30 +156,34 @@ class Ingest:
             self._service()
 
     # ---------------------------------------------------------------- submitting
-    def _target(self) -> str:
+    def _target(self, avoid: str | None = None) -> str:
         """SUB spreads frames over all workers (the least busy first); others stay local."""
         if self.config.source != "zmq_sub":
             return self.address
-        now = time.time()
-        if now - self._workers_checked > 1.0:
-            info = self.client.scheduler_info(n_workers=-1)["workers"]
-            self._workers = [a for a, w in info.items()
-                             if not str(w.get("name", "")).startswith("crystream-writer")]
-            self._workers_checked = now
-            self._load = {a: 0 for a in self._workers}
+        if time.time() - self._workers_checked > 1.0:
+            self._refresh_workers()
         load: dict[str, int] = {a: 0 for a in self._workers}
         for fut in self._futures.values():
             addr = getattr(fut, "_crystream_target", None)
             if addr in load:
                 load[addr] += 1
-        return min(self._workers, key=lambda a: (load[a], a != self.address))
+        choices = [a for a in self._workers if a != avoid] or self._workers
+        return min(choices, key=lambda a: (load[a], a != self.address))
+
+    def _refresh_workers(self) -> None:
+        info = self.client.scheduler_info(n_workers=-1)["workers"]
+        self._workers = [a for a, w in info.items()
+                         if not str(w.get("name", "")).startswith("crystream-writer")
+                         and w.get("status", "running") == "running"] or [self.address]
+        self._workers_checked = time.time()
 
     def _submit(self, msg, arrival: float, serial: int | None = None,
-                lid: int | None = None) -> None:
+                lid: int | None = None, avoid: str | None = None) -> None:
         new = lid is None
         lid = next(self._lid) if new else lid
         key = f"{self.flow_id}-c{self.conn}-f{lid}" + ("" if new else f"-r{time.time_ns()}")
-        target = self._target()
+        target = self._target(avoid)
+        self._submitted_at[lid] = time.time()
         # strict placement: never on the writer's own worker; a SUB frame whose worker is
         # lost is submitted again elsewhere (_check_futures)
         if msg.payload is not None and target == self.address:
@@ -193,6 +214,7 @@ class Ingest:
                 except Exception:  # noqa: BLE001 - a timeout; the writer's loss shows later
                     pass
             if not self._call.done():
+                self._check_futures()
                 return
             reply = self._call.result()
             self._call = None
@@ -233,15 +255,21 @@ class Ingest:
                 continue
             self._collected.add(lid)
             self._results.append((lid, result))
-        if remote:
+            self._release(lid)
+        for lid, fut in remote:  # SUB frames processed on another worker
             try:
-                values = self.client.gather([f for _, f in remote], errors="skip")
-            except Exception:  # noqa: BLE001 - lost meanwhile: _check_futures resubmits
-                return
-            if len(values) == len(remote):
-                for (lid, _), result in zip(remote, values):
-                    self._collected.add(lid)
-                    self._results.append((lid, result))
+                result = fut.result(timeout=2)
+            except Exception:  # noqa: BLE001 - its worker died meanwhile: _check_futures
+                continue
+            self._collected.add(lid)
+            self._results.append((lid, result))
+            self._release(lid)
+
+    def _release(self, lid: int) -> None:
+        """Let Dask forget a collected result; the frame stays in flight until written."""
+        fut = self._futures[lid]
+        self._futures[lid] = _Collected(fut.key, fut._crystream_target)
+        fut.release()
 
     def _handle(self, reply: dict) -> None:
         for lid in reply["written"]:
@@ -254,6 +282,8 @@ class Ingest:
     def _finish(self, lid: int, ok: bool) -> None:
         self._futures.pop(lid, None)
         self._collected.discard(lid)
+        self._submitted_at.pop(lid, None)
+        self._attempts.pop(lid, None)
         msg = self._messages.pop(lid, None)
         LOCAL_MESSAGES.pop(f"{self.flow_id}-c{self.conn}-f{lid}", None)
         if ok:
@@ -268,26 +298,39 @@ class Ingest:
                 print(f"crystream: could not acknowledge {msg.label}: {exc}",
                       file=sys.stderr, flush=True)
 
+    STALL = 20.0  # seconds a task sent to another worker may stay pending before a resend
+    ATTEMPTS = 3
+
     def _check_futures(self) -> None:
-        """Frames sent to a worker that has left are sent again (SUB); tasks that died
+        """SUB frames whose worker left, whose result was lost with it, or whose task stays
+        pending on another worker are sent again (at most ATTEMPTS times); tasks that died
         outside process_frame (e.g. KilledWorker) are reported as failed."""
         now = time.time()
-        if self.config.source == "zmq_sub" and now - self._workers_checked > 1.0:
-            self._target()  # refreshes the worker list
+        if now - self._lost_checked < 0.5:
+            return
+        self._lost_checked = now
+        sub = self.config.source == "zmq_sub"
+        alive = set(self._workers)
+        if sub:
+            self._refresh_workers()
             alive = set(self._workers)
-            for lid, fut in list(self._futures.items()):
-                if fut._crystream_target not in alive and lid not in self._collected:
-                    self.client.cancel(fut)
-                    self._submit(self._messages[lid], now, lid=lid)
         for lid, fut in list(self._futures.items()):
-            if fut.status in ("error", "cancelled", "lost") and not getattr(
-                    fut, "_crystream_reported", False):
-                fut._crystream_reported = True
+            if lid in self._collected:
+                continue
+            status, target = fut.status, fut._crystream_target
+            again = sub and self._attempts.get(lid, 1) < self.ATTEMPTS and (
+                status in ("lost", "cancelled") or target not in alive
+                or (status == "pending" and target != self.address
+                    and now - self._submitted_at.get(lid, now) > self.STALL))
+            if again:
+                self._attempts[lid] = self._attempts.get(lid, 1) + 1
+                self.client.cancel(fut)
+                self._submit(self._messages[lid], now, lid=lid, avoid=target)
+            elif status in ("error", "cancelled", "lost"):
                 try:
                     reason = repr(fut.exception(timeout=1))
                 except Exception as exc:  # noqa: BLE001
-                    reason = f"task {fut.status}: {exc}"
-                now = time.time()
+                    reason = f"task {status}: {exc}"
                 self._collected.add(lid)
                 self._results.append((lid, FrameResult(None, reason, f"frame {lid}", now, now)))
 

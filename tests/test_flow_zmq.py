@@ -189,11 +189,7 @@ def test_flow_zmq_sub_worker_killed(tmp_path):
             other = [w for w in flow.processing_workers() if w != sub_worker][0]
             pid = flow.client.run(os.getpid, workers=[other])[other]
             os.kill(pid, signal.SIGKILL)
-            try:
-                counters = flow.wait(40)
-            except TimeoutError:
-                print("DEBUG", {k: v for k, v in flow.counters.items() if k not in ("history", "cell_histograms", "recent_peaks")})
-                raise
+            counters = flow.wait(120)
     finally:
         server.stop()
     assert server.sent == 48
