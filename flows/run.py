@@ -83,11 +83,17 @@ def start_flow(config: FlowConfig, cluster=None) -> FlowHandle:
 def run_flow(config: FlowConfig) -> int:
     """Run to the end of the input (or SIGINT/SIGTERM); print the summary; exit status.
 
-    0: the input ended or the run was stopped cleanly; 1: frames failed and none was
-    processed... see below; 5: no frame processed (as indexamajig).
+    0: the input ended or the run was stopped cleanly; 1: the run could not start (a one-line
+    message names the file and line, or the option); 5: no frame processed (as indexamajig).
     """
+    from crystream.pipeline import StageUnavailable
     from flows.summary import final_summary
-    handle = start_flow(config)
+    try:
+        handle = start_flow(config)
+    except (ValueError, OSError, StageUnavailable) as exc:  # geometry, cell, YAML, address
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"crystream: {text}", file=sys.stderr, flush=True)
+        return 1
     if handle.dashboard_link:
         print(f"crystream: dashboard at {handle.dashboard_link}", file=sys.stderr, flush=True)
     interrupted = threading.Event()

@@ -64,3 +64,29 @@ def test_index_stops_cleanly_on_signal(tmp_path, sig):
     check_science(stream.chunks)
     final = [line for line in err.splitlines() if line.startswith("Final:")][0]
     assert final.startswith(f"Final: {n} images processed")
+
+
+def test_index_bad_geometry_one_line_error(tmp_path):
+    """A geometry file with a bad line: a non-zero exit status and one line naming
+    file:line (whether the command line check or the flow's start finds it)."""
+    geom = tmp_path / "bad.geom"
+    text = open(GEOM).read() + "p0/fs = banana\n"
+    geom.write_text(text)
+    lst = tmp_path / "files.lst"
+    lst.write_text(sample_files()[0] + "\n")
+    exe = os.path.join(os.path.dirname(sys.executable), "crystream")
+    launcher = [exe] if os.path.exists(exe) else [sys.executable, "-m", "flows.cli"]
+    proc = subprocess.run([*launcher, "index", "-i", str(lst), "-g", str(geom), "-o",
+                           str(tmp_path / "o.stream"), "--dashboard-address=127.0.0.1:0"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode in (1, 2)
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    n = len(text.splitlines())
+    assert lines[0].startswith(f"crystream: {geom}:{n}:"), lines[0]
+    from flows.config import FlowConfig
+    from flows.run import run_flow
+    from readers.options import InputOptions
+    status = run_flow(FlowConfig(source="files", geometry=str(geom), output="-",
+                                 input=InputOptions(input=str(lst)), progress=False))
+    assert status == 1  # refused before any cluster is started
