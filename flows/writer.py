@@ -230,12 +230,6 @@ class Writer:
         entry.result = result
         return True
 
-    def fail(self, conn: int, lid: int, reason: str) -> None:
-        """The ingest actor saw its task fail outside process_frame (e.g. lost worker)."""
-        from flows.pipeline_task import FrameResult
-        now = time.time()
-        self.deliver(conn, lid, FrameResult(None, reason, f"frame {conn}:{lid}", now, now))
-
     def add_connection(self) -> int:
         """A replacement ingest actor joins (after a worker was lost)."""
         with self._lock:
