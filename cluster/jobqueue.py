@@ -84,6 +84,9 @@ def jobqueue_cluster(config: JobqueueConfig, dashboard_address: str | None = Non
     if dashboard_address is not None:
         scheduler_options.setdefault("dashboard_address", dashboard_address)
     kwargs["scheduler_options"] = scheduler_options
+    # keep glibc's dynamic mmap threshold usable in the workers (see cluster/local.py)
+    kwargs["job_script_prologue"] = ["export MALLOC_MMAP_THRESHOLD_=67108864",
+                                     *kwargs.get("job_script_prologue", [])]
     cluster = cls(**kwargs)
     if config.adaptive:
         cluster.adapt(minimum_jobs=config.minimum_jobs, maximum_jobs=config.maximum_jobs)
