@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
 import time
+
+from distributed import get_task_stream
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -30,8 +33,7 @@ def pipeline(kind: str):
                               max_pix_count=50, local_bg_radius=3, min_peaks=10,
                               peak_radius=(3, 4, 5))
     if kind == "peaks":
-        import types
-        return PipelineConfig(peaks=peaks, indexing=types.SimpleNamespace(indexing="none"))
+        return PipelineConfig(peaks=peaks, indexing=IndexingOptions(indexing="none"))
     return PipelineConfig(peaks=peaks, indexing=IndexingOptions(),
                           integration=IntegrationOptions(int_radius=(3, 4, 5)))
 
@@ -80,20 +82,36 @@ def flow_rate(files, geom, cell, pipe, workers, repeat, tmp) -> tuple[float, dic
         client0 = _cpu()
         done0 = flow.counters.get("processed", 0)
         first = None
-        while not flow.finished:
-            c = flow.counters
-            if first is None and c.get("processed", 0) >= 1:
-                first = (time.perf_counter(), c["processed"])
-            time.sleep(0.01)
+        with get_task_stream(flow.client) as stream:
+            while not flow.finished:
+                c = flow.counters
+                if first is None and c.get("processed", 0) >= 1:
+                    first = (time.perf_counter(), c["processed"])
+                time.sleep(0.01)
         end = time.perf_counter()
         final = flow.counters
         frames = final["processed"] - done0
         final["worker_cpu"] = (sum(flow.client.run(_cpu, workers=workers_).values())
                                - cpu0) / frames
         final["client_cpu"] = (_cpu() - client0) / frames
+        final["gaps"] = _gaps(stream.data)
     n = final["processed"] - first[1]
     final["wall"] = end - first[0]
     return n / (end - first[0]), final
+
+
+def _gaps(records) -> list[float]:
+    """Idle time of each worker between one frame task and the next (seconds)."""
+    by_worker: dict[str, list[tuple[float, float]]] = {}
+    for r in records:
+        for ss in r["startstops"]:
+            if ss["action"] == "compute" and "-f" in str(r["key"]):
+                by_worker.setdefault(r["worker"], []).append((ss["start"], ss["stop"]))
+    gaps = []
+    for spans in by_worker.values():
+        spans.sort()
+        gaps += [max(0.0, b[0] - a[1]) for a, b in zip(spans[5:], spans[6:])]
+    return gaps
 
 
 def _warm(geom, cell, pipe, path):
@@ -125,6 +143,9 @@ def main() -> None:
         for w in (1, 2):
             rate, final = flow_rate(files, geom, cell, pipe, w, args.repeat, tmp)
             rates[w] = rate
+            gaps = final["gaps"]
+            print(f"  worker idle between frame tasks: median {statistics.median(gaps) * 1e3:.2f}"
+                  f" ms, mean {statistics.mean(gaps) * 1e3:.2f} ms per frame")
             print(f"  CPU per frame: workers {final['worker_cpu'] * 1e3:.2f} ms, client "
                   f"(scheduler, writer) {final['client_cpu'] * 1e3:.2f} ms; flow CPU "
                   f"overhead {(final['worker_cpu'] + final['client_cpu'] - cpu_direct) * 1e3:.2f}"

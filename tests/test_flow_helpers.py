@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import types
 from pathlib import Path
 
 import h5py
@@ -31,12 +30,13 @@ def sample_files() -> list[str]:
 
 
 def pipeline_config(indexing: bool = False):
+    from crystream.indexing import IndexingOptions
     from crystream.peaks.options import PeakSearchOptions
     from crystream.pipeline import PipelineConfig
     peaks = PeakSearchOptions(peaks="zaef", threshold=6, min_squared_gradient=30, min_snr=4,
                               min_peaks=10)
-    return PipelineConfig(peaks=peaks, indexing=None if indexing else
-                          types.SimpleNamespace(indexing="none"))
+    return PipelineConfig(peaks=peaks, indexing=IndexingOptions(
+        indexing=None if indexing else "none"))
 
 
 def sample_frames(repeat: int = 1):

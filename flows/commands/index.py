@@ -44,7 +44,7 @@ def build_config(ns: argparse.Namespace, argv: list[str]):
     except ValueError as exc:
         raise OptionError(str(exc)) from None
     pipeline = PipelineConfig(peaks=peaks, indexing=indexing, integration=integration,
-                              min_peaks=ns.min_peaks, fix_divergence=ns.fix_divergence)
+                              fix_divergence=ns.fix_divergence)
     return FlowConfig(
         source=source_kind(ns), geometry=ns.geometry, output=ns.output, input=inputs,
         pipeline=pipeline, cell=ns.pdb, workers=ns.j, scheduler=ns.scheduler,
