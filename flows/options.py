@@ -274,9 +274,6 @@ def validate(ns: argparse.Namespace) -> None:
         raise OptionError("--zmq-request and --zmq-subscribe cannot be used together")
     if (ns.zmq_request is not None or ns.zmq_subscribe) and not ns.zmq_input:
         raise OptionError("--zmq-request/--zmq-subscribe need --zmq-input")
-    if ns.zmq_input and ns.zmq_request is None and not ns.zmq_subscribe:
-        raise OptionError("--zmq-input needs --zmq-subscribe PREFIX (SUB) or --zmq-request "
-                          "STRING (REQ); CrystFEL would subscribe to nothing and wait forever")
     if ns.asapo_endpoint:
         missing = [opt for opt, val in (("--asapo-beamtime", ns.asapo_beamtime),
                                         ("--asapo-source", ns.asapo_source),
