@@ -21,7 +21,7 @@ class FlowConfig:
     ``crystream.pipeline.PipelineConfig`` holding the stage options.
     ``connections`` is how many ingest actors pull from the source (None: one per worker for
     files, REQ and ASAP::O; always exactly one for SUB).
-    ``max_in_flight`` bounds frames received but not yet written (None: 8 per worker).
+    ``max_in_flight`` bounds frames received but not yet written (None: 16 per worker).
     """
 
     source: str
@@ -54,8 +54,8 @@ class FlowConfig:
 
     @property
     def in_flight_limit(self) -> int:
-        """Frames received but not yet written, at most (default 8 per worker)."""
-        return self.max_in_flight or 8 * self.workers
+        """Frames received but not yet written, at most (default 16 per worker)."""
+        return self.max_in_flight or 16 * self.workers
 
     def n_connections(self, n_workers: int) -> int:
         """Ingest actors to start: one for SUB, else one per worker unless set."""
