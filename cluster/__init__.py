@@ -40,7 +40,7 @@ class ClusterHandle:
 
 def get_cluster(workers: int = 1, scheduler: str | None = None, jobqueue: str | None = None,
                 dashboard_address: str | None = "127.0.0.1:8787",
-                wait_timeout: float = 300.0) -> ClusterHandle:
+                wait_timeout: float = 300.0, local_directory: str | None = None) -> ClusterHandle:
     """A client on: ``scheduler`` if given, else a dask-jobqueue cluster from the ``jobqueue``
     YAML file, else a LocalCluster of ``workers`` single-threaded processes; it returns once
     at least one worker (``workers`` for a local cluster) is there."""
@@ -62,6 +62,6 @@ def get_cluster(workers: int = 1, scheduler: str | None = None, jobqueue: str | 
             raise
         return ClusterHandle(client, cluster, f"jobqueue-{config.system}")
     from cluster.local import local_cluster
-    cluster = local_cluster(workers, dashboard_address)
+    cluster = local_cluster(workers, dashboard_address, local_directory=local_directory)
     client = Client(cluster)
     return ClusterHandle(client, cluster, "local")

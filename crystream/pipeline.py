@@ -19,10 +19,6 @@ from crystream.peaks import (PeakSearchOptions, find_peaks, is_hit, peak_q_magni
                              peak_resolution)
 
 
-class StageUnavailable(RuntimeError):
-    """A part of the flow (a source, the writer) cannot be loaded in this installation."""
-
-
 @dataclass(frozen=True)
 class PipelineConfig:
     """The stage options, plus the one per-chunk option that belongs to no single stage."""

@@ -41,6 +41,7 @@ class FlowConfig:
     progress: bool = True  # live line on stderr
     log_errors: bool = True  # one line per failed frame on stderr
     frames_limit: int | None = None  # stop after this many frames (demo, tests)
+    temp_dir: str | None = None  # --temp-dir: the local workers' scratch directory
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self) -> None:

@@ -220,7 +220,6 @@ class Ingest:
             self._call = None
             self._handle(reply)
         self._collect()
-        done = len(self._collected)
         if block and not self._pending and not self._results:
             running = [f for f in self._futures.values() if not f.done()]
             if running:

@@ -62,6 +62,7 @@ UNSUPPORTED = {
     "--asapo-output-stream": "a hits-only ASAP::O output stream needs an ASAP::O producer, "
                              "which crystream does not include",
     "--fromfile-input-file": "the 'file' indexing engine is not implemented",
+    "--profile": "per-stage timing is on the Dask dashboard's Profile and Task Stream pages",
     "--basename": "file names are written as given; --basename is not implemented",
     "--no-check-prefix": "crystream does not guess prefixes, so there is nothing to switch off",
 }
@@ -139,8 +140,8 @@ def add_index_options(parser: argparse.ArgumentParser) -> None:
          help="number of Dask worker processes (default 1)")
     _add(g, "-x", "--prefix", dest="prefix", default="", metavar="PREFIX",
          help="prefix added to the file names in the input list")
-    _add(g, "--temp-dir", dest="temp_dir", default=".", metavar="PATH",
-         help="where Dask workers keep their scratch space (default .)")
+    _add(g, "--temp-dir", dest="temp_dir", default=None, metavar="PATH",
+         help="where the local Dask workers keep their scratch space (default: Dask's)")
     _add(g, "--wait-for-file", dest="wait_for_file", type=float, default=0, metavar="S",
          help="wait up to S seconds for each input file to appear (-1: forever)")
     _add(g, "--no-image-data", dest="no_image_data", action="store_true",
@@ -149,8 +150,6 @@ def add_index_options(parser: argparse.ArgumentParser) -> None:
          help="do not load mask files")
     _add(g, "--data-format", dest="data_format", choices=["hdf5", "msgpack", "seedee", "cbf"],
          default=None, help="format of streamed payloads (detected when omitted)")
-    _add(g, "--profile", dest="profile", action="store_true",
-         help="print time spent in each stage at the end")
     _add(g, "--copy-header", "--copy-hdf5-field", dest="copy_header", action="append",
          default=[], metavar="LOC", help="write this header value in every chunk (repeatable)")
     _add(g, "--serial-start", dest="serial_start", type=int, default=1, metavar="N",
@@ -256,7 +255,7 @@ def add_index_options(parser: argparse.ArgumentParser) -> None:
     _add(g, "--dashboard-address", dest="dashboard_address", default="127.0.0.1:8787",
          metavar="HOST:PORT", help="where the Dask dashboard listens (default 127.0.0.1:8787)")
     _add(g, "--max-in-flight", dest="max_in_flight", type=int, default=None, metavar="N",
-         help="frames submitted but not yet written, at most (default 4 per worker)")
+         help="frames submitted but not yet written, at most (default 16 per worker)")
     _add(g, "--no-progress", dest="progress", action="store_false",
          help="no live progress line in the terminal")
     _add_rejected(parser)

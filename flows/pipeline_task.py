@@ -8,7 +8,6 @@ travels through the scheduler.
 
 from __future__ import annotations
 
-import importlib
 import threading
 import time
 from dataclasses import dataclass
@@ -17,7 +16,10 @@ from typing import Any
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from crystream.chunk import Chunk
-from crystream.pipeline import PipelineConfig, StageUnavailable, process_frame
+from crystream.cellfile import load_cell
+from crystream.geometry.parser import load_geometry
+from crystream.pipeline import PipelineConfig, process_frame
+from readers.decode import decode_message
 
 # Messages received by an ingest actor in this process, waiting for their task (key -> msg).
 LOCAL_MESSAGES: dict[str, Any] = {}
@@ -26,23 +28,14 @@ _CONFIGS: dict[str, Any] = {}
 _LOCK = threading.Lock()
 
 
-def _import(module: str, name: str, what: str) -> Any:
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ModuleNotFoundError, AttributeError) as exc:
-        raise StageUnavailable(f"{what} ({module}.{name}) is not available: {exc}") from None
-
-
 def load_detector(path: str):
     """Parse the geometry file (GeometryError names file:line)."""
-    return _import("crystream.geometry.parser", "load_geometry", "geometry parser")(path)
+    return load_geometry(path)
 
 
 def load_target(path: str | None):
     """The target cell from -p, or None."""
-    if not path:
-        return None
-    return _import("crystream.cellfile", "load_cell", "unit-cell reader")(path)
+    return load_cell(path) if path else None
 
 
 @dataclass
@@ -59,8 +52,8 @@ class WorkerState:
 def _build_state(config) -> WorkerState:
     detector = load_detector(config.geometry)
     target = load_target(config.cell)
-    decode = _import("readers.decode", "decode_message", "decoder")
-    return WorkerState(config, detector, target, config.pipeline or PipelineConfig(), decode)
+    return WorkerState(config, detector, target, config.pipeline or PipelineConfig(),
+                       decode_message)
 
 
 def worker_state(flow_id: str) -> WorkerState:

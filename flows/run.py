@@ -50,7 +50,7 @@ def start_flow(config: FlowConfig, cluster=None) -> FlowHandle:
     if cluster is None:
         from cluster import get_cluster
         cluster = get_cluster(config.workers, config.scheduler, config.jobqueue,
-                              config.dashboard_address)
+                              config.dashboard_address, local_directory=config.temp_dir)
     client = cluster.client
     flow_id = "crystream-" + uuid.uuid4().hex[:8]
     try:
@@ -86,11 +86,10 @@ def run_flow(config: FlowConfig) -> int:
     0: the input ended or the run was stopped cleanly; 1: the run could not start (a one-line
     message names the file and line, or the option); 5: no frame processed (as indexamajig).
     """
-    from crystream.pipeline import StageUnavailable
     from flows.summary import final_summary
     try:
         handle = start_flow(config)
-    except (ValueError, OSError, StageUnavailable) as exc:  # geometry, cell, YAML, address
+    except (ValueError, OSError) as exc:  # geometry, cell, YAML, address
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         print(f"crystream: {text}", file=sys.stderr, flush=True)
         return 1

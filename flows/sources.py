@@ -7,26 +7,19 @@ here. Every source is an iterable of readers.message.RawMessage; ``ack(msg)`` (A
 
 from __future__ import annotations
 
-import importlib
+import os
 from typing import Any, Iterable
 
-from crystream.pipeline import StageUnavailable
-
-
-def _cls(module: str, name: str) -> Any:
-    try:
-        return getattr(importlib.import_module(module), name)
-    except (ModuleNotFoundError, AttributeError) as exc:
-        raise StageUnavailable(f"source {module}.{name} is not available: {exc}") from None
+from readers.files import FileListSource
 
 
 def open_file_list(config, detector) -> Iterable:
     """The -i list as RawMessages with absolute paths (no bytes: each task reads its file),
     relative names taken from the client's working directory, as indexamajig does."""
-    import os
-    return _cls("readers.files", "FileListSource")(
-        config.input.input, detector, serial_start=config.input.serial_start,
-        base_dir=os.getcwd())
+    opts = config.input
+    return FileListSource(opts.input, detector, serial_start=opts.serial_start,
+                          base_dir=os.getcwd(), wait_for_file=opts.wait_for_file,
+                          prefix=opts.prefix)
 
 
 def messages(source, stop, timeout: float = 0.5):
@@ -47,11 +40,13 @@ def open_stream_source(config, connection: int) -> Any:
     """This connection's ZeroMQ or ASAP::O source."""
     opts = config.input
     if config.source == "zmq_sub":
-        return _cls("readers.zmq_source", "ZmqSubSource")(
-            opts.zmq_input, tuple(opts.zmq_subscribe or ()), serial_start=opts.serial_start)
+        from readers.zmq_source import ZmqSubSource
+        return ZmqSubSource(opts.zmq_input, tuple(opts.zmq_subscribe or ()),
+                            serial_start=opts.serial_start)
     if config.source == "zmq_req":
-        return _cls("readers.zmq_source", "ZmqReqSource")(
-            opts.zmq_input, opts.zmq_request, serial_start=opts.serial_start)
+        from readers.zmq_source import ZmqReqSource
+        return ZmqReqSource(opts.zmq_input, opts.zmq_request, serial_start=opts.serial_start)
     if config.source == "asapo":
-        return _cls("readers.asapo_source", "AsapoSource")(opts)
+        from readers.asapo_source import AsapoSource
+        return AsapoSource.from_options(opts)
     raise ValueError(f"no stream source for source kind '{config.source}'")

@@ -41,11 +41,7 @@ class _Entry:
 
 def open_stream_writer(fh, config, detector, target):
     """crystream.stream.writer.StreamWriter over ``fh`` with the run's header fields."""
-    from crystream.pipeline import StageUnavailable
-    try:
-        from crystream.stream.writer import StreamWriter
-    except ModuleNotFoundError as exc:
-        raise StageUnavailable(f"the stream writer is not available: {exc}") from None
+    from crystream.stream.writer import StreamWriter
     argv = config.command_line
     argv = argv.split() if isinstance(argv, str) else list(argv)
     return StreamWriter(fh, detector, target, argv, config.indexing_methods)

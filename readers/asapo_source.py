@@ -30,16 +30,12 @@ class AsapoSource(Source):
     * ``done`` turns True after ``no_data_timeout`` seconds continuously at the end.
     """
 
-    def __init__(self, endpoint, token: str | None = None, beamtime: str = "", source: str = "",
+    def __init__(self, endpoint: str, token: str | None = None, beamtime: str = "", source: str = "",
                  group: str = "", stream: str = "", *, wait_for_stream: bool = False,
                  no_data_timeout: float | None = 60.0, consumer_timeout: int = 500,
                  follow_next_stream: bool = False, acks: bool = False,
                  resend_delay_ms: int = 60000, resend_attempts: int = 3,
                  pipeline_step: str = "indexamajig") -> None:
-        if not isinstance(endpoint, str):  # an InputOptions, as flows/sources.py passes it
-            opts = endpoint
-            self.__init__(**self.options_kwargs(opts))
-            return
         for name, value in (("beamtime", beamtime), ("source", source), ("group", group),
                             ("stream", stream), ("endpoint", endpoint)):
             if not value:

@@ -170,7 +170,7 @@ def test_token_never_shown(standin, tmp_path, caplog, capsys):
                         asapo_beamtime="bt1", asapo_source="det", asapo_group="g9",
                         asapo_stream="run1", asapo_consumer_timeout=200)
     publish(standin, "run1", 1)
-    assert AsapoSource(opts).next_message().serial == 1
+    assert AsapoSource.from_options(opts).next_message().serial == 1
     assert TOKEN not in repr(opts)
     bad = AsapoSource(standin.endpoint, "wrong" + TOKEN, "bt1", "det", "g1", "run1",
                       consumer_timeout=200)

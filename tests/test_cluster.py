@@ -13,10 +13,12 @@ from tests.test_flow_helpers import GEOM, pipeline_config, sample_files
 pytestmark = pytest.mark.timeout(180)
 
 
-def test_local_cluster_processes_one_thread_each():
+def test_local_cluster_processes_one_thread_each(tmp_path):
     from cluster import get_cluster
-    handle = get_cluster(workers=2, dashboard_address=None)
+    handle = get_cluster(workers=2, dashboard_address=None, local_directory=str(tmp_path))
     try:
+        dirs = handle.client.run(lambda dask_worker: dask_worker.local_directory)
+        assert all(d.startswith(str(tmp_path)) for d in dirs.values())  # --temp-dir
         info = handle.client.scheduler_info(n_workers=-1)["workers"]
         assert len(info) == 2 and all(w["nthreads"] == 1 for w in info.values())
         pids = handle.client.run(os.getpid)

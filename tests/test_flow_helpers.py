@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from pathlib import Path
 
 import h5py
@@ -73,3 +74,20 @@ def check_science(chunks) -> None:
         assert c.hit == t[fid]["is_hit"], f"frame {fid}: hit={c.hit}, truth {t[fid]['is_hit']}"
         assert abs(c.num_peaks - CRYSTFEL_ZAEF[fid]) <= 2, \
             f"frame {fid}: {c.num_peaks} peaks, CrystFEL found {CRYSTFEL_ZAEF[fid]}"
+
+
+def test_file_list_source_gets_prefix_and_wait_for_file(tmp_path, monkeypatch):
+    """-x/--prefix and --wait-for-file reach the file source the writer opens."""
+    from crystream.geometry.parser import load_geometry
+    from flows.config import FlowConfig
+    from flows.sources import open_file_list
+    from readers.options import InputOptions
+    (tmp_path / "run7").mkdir()
+    shutil.copy(DATA / "sample_00.h5", tmp_path / "run7" / "a.h5")
+    (tmp_path / "l.lst").write_text("a.h5\nlate.h5\n")
+    monkeypatch.chdir(tmp_path)
+    config = FlowConfig(source="files", geometry=str(DATA / "sample.geom"), output="o",
+                        input=InputOptions(input="l.lst", prefix="run7/", wait_for_file=0.2))
+    source = open_file_list(config, load_geometry(DATA / "sample.geom"))
+    assert [m.filename for m in source] == ["run7/a.h5"]
+    assert len(source.errors) == 1 and "run7/late.h5" in source.errors[0]

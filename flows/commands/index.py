@@ -50,7 +50,7 @@ def build_config(ns: argparse.Namespace, argv: list[str]):
         pipeline=pipeline, cell=ns.pdb, workers=ns.j, scheduler=ns.scheduler,
         jobqueue=ns.jobqueue, dashboard_address=ns.dashboard_address,
         max_in_flight=ns.max_in_flight, command_line=("crystream", "index", *argv),
-        indexing_methods=ns.indexing, progress=ns.progress)
+        indexing_methods=ns.indexing, progress=ns.progress, temp_dir=ns.temp_dir)
 
 
 def add_parser(subparsers) -> None:
