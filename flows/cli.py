@@ -26,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run a subcommand; a bad option, geometry or cell file ends it with one line, status 2."""
+    """Run a subcommand. A bad option ends it with one line and status 2 (as argparse does);
+    a broken geometry or cell file with one line naming file:line and status 1."""
     from crystream.cellfile import CellError
     from crystream.geometry.parser import GeometryError
     from flows.options import OptionError
@@ -38,9 +39,12 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
         args.argv = argv[1:]
         return int(args.run(args) or 0)
-    except (OptionError, SourceOptionError, GeometryError, CellError) as exc:
+    except (OptionError, SourceOptionError) as exc:
         print(f"crystream: {exc}", file=sys.stderr)
         return 2
+    except (GeometryError, CellError) as exc:
+        print(f"crystream: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -147,7 +147,7 @@ def test_broken_geometry_stops_the_run_naming_the_line(tmp_path, capsys):
     geom.write_text((SAMPLES / "sample.geom").read_text() + "p0/res 13333\n")
     n = len(geom.read_text().splitlines())
     assert main(["index", "-i", str(SAMPLES / "files.lst"), "-g", str(geom),
-                 "-o", str(tmp_path / "o.stream")]) == 2
+                 "-o", str(tmp_path / "o.stream")]) == 1
     assert f"bad.geom:{n}:" in capsys.readouterr().err
     assert not (tmp_path / "o.stream").exists()
 
@@ -158,5 +158,5 @@ def test_broken_cell_stops_the_run_naming_the_line(tmp_path, capsys):
     cell.write_text("CrystFEL unit cell file version 1.0\n\nlattice_type = monoclinic\n"
                     "centering = C\na = 61.2 A\n")
     assert main(["index", "-i", str(SAMPLES / "files.lst"), "-g", str(SAMPLES / "sample.geom"),
-                 "-p", str(cell), "-o", str(tmp_path / "o.stream")]) == 2
+                 "-p", str(cell), "-o", str(tmp_path / "o.stream")]) == 1
     assert "bad.cell:" in capsys.readouterr().err
