@@ -21,7 +21,7 @@ import urllib.request
 
 import pytest
 
-from tests.test_flow_helpers import GEOM, pipeline_config, sample_files, truth
+from tests.test_flow_helpers import CELL, GEOM, pipeline_config, sample_files, truth
 
 pytestmark = [pytest.mark.chromium, pytest.mark.timeout(240)]
 
@@ -96,8 +96,15 @@ JS_STATE = """(() => {
   const head = doc.get_model_by_name('crystream-header');
   const figs = ['frames-per-second', 'rates', 'peaks-per-frame', 'in-flight', 'latency',
                 'cell-a', 'cell-b', 'cell-c', 'cell-alpha', 'cell-beta', 'cell-gamma'];
+  const hist = {};
+  for (const p of ['a', 'b', 'c', 'alpha', 'beta', 'gamma']) {
+    const src = doc.get_model_by_name('cellhist-' + p);
+    hist[p] = {left: Array.from(src.data.left), right: Array.from(src.data.right),
+               count: Array.from(src.data.count)};
+  }
   return {n: ts.data.t.length, hit_rate: Array.from(ts.data.hit_rate),
-          peaks: Array.from(ts.data.peaks), rate: Array.from(ts.data.rate),
+          indexing_rate: Array.from(ts.data.indexing_rate),
+          peaks: Array.from(ts.data.peaks), rate: Array.from(ts.data.rate), hist: hist,
           header: head.text, figures: figs.filter(f => doc.get_model_by_name(f) != null)};
 })()"""
 
@@ -110,7 +117,8 @@ def test_dashboard_page_in_chromium(tmp_path):
     lst = tmp_path / "files.lst"
     lst.write_text("".join(f"{p}\n" for p in sample_files() * 2))
     cfg = FlowConfig(source="files", geometry=GEOM, output=str(tmp_path / "out.stream"),
-                     input=InputOptions(input=str(lst)), pipeline=pipeline_config(),
+                     input=InputOptions(input=str(lst)), cell=CELL,
+                     pipeline=pipeline_config(indexing=True),
                      workers=1, dashboard_address="127.0.0.1:0", progress=False)
     with start_flow(cfg) as flow:
         final = flow.wait(120)
@@ -127,7 +135,7 @@ def test_dashboard_page_in_chromium(tmp_path):
                     state = browser.evaluate(JS_STATE)
                 except AssertionError as exc:  # a script error: report what the page says
                     state = {"n": 0, "error": str(exc)}
-                if state and state["n"] > 0:
+                if state and state["n"] > 0 and sum(state["hist"]["a"]["count"]) > 0:
                     break
                 time.sleep(0.3)
             shot = browser.call("Page.captureScreenshot", format="png")
@@ -144,3 +152,13 @@ def test_dashboard_page_in_chromium(tmp_path):
     assert state["peaks"][-1] == pytest.approx(final["peaks_per_frame"])
     assert 18 < state["peaks"][-1] < 24
     assert "<b>24</b> frames written" in state["header"]
+    # every indexed crystal is in the cell histograms, around the sample's mC cell
+    # (61.2, 91.4, 66.5 A, 90, 115, 90 deg; the 2-fold setting has the same parameters)
+    assert final["indexed"] >= hits - 2 and state["indexing_rate"][-1] > 0.7
+    for name, true in (("a", 61.2), ("b", 91.4), ("c", 66.5), ("alpha", 90.0), ("beta", 115.0),
+                       ("gamma", 90.0)):
+        h = state["hist"][name]
+        assert sum(h["count"]) == final["crystals"], name
+        peak = max(range(len(h["count"])), key=h["count"].__getitem__)
+        centre = (h["left"][peak] + h["right"][peak]) / 2
+        assert abs(centre - true) < max(0.02 * true, 1.0), (name, centre)

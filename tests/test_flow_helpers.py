@@ -17,6 +17,7 @@ import numpy as np
 
 DATA = Path(__file__).parent / "data" / "samples"
 GEOM = str(DATA / "sample.geom")
+CELL = str(DATA / "sample.cell")
 # CrystFEL 0.12.0: indexamajig --peaks=zaef --threshold=6 --min-squared-gradient=30
 # --min-snr=4 --min-peaks=10 --indexing=none (sample-zaef-peaks.stream)
 CRYSTFEL_ZAEF = [17, 32, 22, 33, 24, 21, 0, 29, 0, 24, 37, 10]
