@@ -1,6 +1,6 @@
 """Decode throughput per payload format: MB/s of payload bytes and of decoded pixels, ms/frame.
 
-Run: /work/venv/bin/python benchmarks/bench_decode.py [--size 1024] [--repeat 20]
+Run: python benchmarks/bench_decode.py [--size 1024] [--repeat 20]
 A 16-panel detector (4 x 4 modules) cut from one slab; Poisson-like integer pixels, as a
 detector gives after photon conversion.
 """

@@ -1,6 +1,6 @@
 """Geometry parsing, bad-pixel masks and file reading: prints ms per call / per frame.
 
-Run: /work/venv/bin/python benchmarks/bench_geometry_files.py
+Run: python benchmarks/bench_geometry_files.py
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Peak-search speed: ms per frame and ms per Mpixel for each method on 1-, 4- and 16-Mpixel
 detectors (simulated hits from crystream.simulate, panels of 1024 x 1024), one thread.
 
-Run: /work/venv/bin/python benchmarks/bench_peaks.py [--repeat N]
+Run: python benchmarks/bench_peaks.py [--repeat N]
 The first call of each method compiles (or loads) the numba kernels and is not timed.
 Options are those of the samples' command lines (photon-counting data, gain 1).
 """

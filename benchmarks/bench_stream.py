@@ -1,6 +1,6 @@
 """Stream writing and reading speed: ms per chunk, and table formatting methods compared.
 
-Run: /work/venv/bin/python benchmarks/bench_stream.py [n_chunks]
+Run: python benchmarks/bench_stream.py [n_chunks]
 Prints ms/chunk for a typical hit (50 peaks, one crystal with 300 reflections), the ratio of
 the per-row Python loop, np.savetxt and np.char.mod against the single-% formatting the writer
 uses, and read throughput on a stream made of the CrystFEL sample chunks.
