@@ -36,7 +36,7 @@ def assert_parameters(cell, a, b, c, al, be, ga):
 
 
 def test_sample_cell_file():
-    cell = load_cell(DATA / "cells" / "sample.cell")
+    cell = load_cell(DATA / "samples" / "sample.cell")
     assert (cell.lattice_type, cell.centering, cell.unique_axis) == ("monoclinic", "C", "b")
     assert cell.has_parameters
     assert_parameters(cell, 61.2, 91.4, 66.5, 90.0, 115.0, 90.0)
@@ -140,11 +140,11 @@ def test_pdb_bad_lines():
 
 def test_format_cell_matches_crystfel_stream_block():
     """CrystFEL 0.12.0 wrote sample.cell into sample.stream's target-cell block."""
-    lines = (DATA / "streams" / "sample.stream").read_text().splitlines()
+    lines = (DATA / "samples" / "sample.stream").read_text().splitlines()
     start = lines.index("----- Begin unit cell -----") + 1
     end = lines.index("; Please note: this is the target unit cell.")
     expected = "\n".join(lines[start:end]) + "\n"
-    assert format_cell(load_cell(DATA / "cells" / "sample.cell")) == expected
+    assert format_cell(load_cell(DATA / "samples" / "sample.cell")) == expected
 
 
 def test_format_cell_round_trip_and_unique_axis_rule():

@@ -17,6 +17,7 @@ from readers.errors import PayloadError
 from readers.files import FileListSource, load_frame, read_file_list
 
 DATA = Path(__file__).parent / "data" / "geometry"
+SAMPLES = Path(__file__).parent / "data" / "samples"
 HC_EV_A = 12398.4125
 
 STACK_GEOM = """photon_energy = /entry/energy eV
@@ -174,7 +175,7 @@ def test_path_placeholders_and_string_headers(tmp_path):
 
 
 def test_broken_files_are_reported_and_skipped(tmp_path, caplog):
-    det = load_geometry(DATA / "sample.geom")
+    det = load_geometry(SAMPLES / "sample.geom")
     good = np.arange(512 * 512, dtype=np.int32).reshape(512, 512)
     with h5py.File(tmp_path / "good.h5", "w") as fh:
         fh["/data/data"] = good
@@ -223,10 +224,10 @@ SAMPLE_00_PEAKS = [(439.05, 1.97), (93.50, 68.55), (148.54, 292.47), (365.54, 38
 
 
 def test_sample_00_pixels():
-    det = load_geometry(DATA / "sample.geom")
-    frame = load_frame(str(DATA / "sample_00.h5"), None, det, serial=1)
+    det = load_geometry(SAMPLES / "sample.geom")
+    frame = load_frame(str(SAMPLES / "sample_00.h5"), None, det, serial=1)
     (pix,) = frame.data
-    with h5py.File(DATA / "sample_00.h5") as fh:
+    with h5py.File(SAMPLES / "sample_00.h5") as fh:
         raw = fh["/data/data"][()]
     assert raw.dtype == np.int32
     np.testing.assert_array_equal(pix, raw.astype(np.float32))
@@ -243,12 +244,12 @@ def test_decode_message_dispatches_file_messages(tmp_path):
     from readers.decode import decode_message
     from readers.options import InputOptions
 
-    det = load_geometry(DATA / "sample.geom")
-    (tmp_path / "l.lst").write_text(f"{DATA / 'sample_00.h5'}\n")
+    det = load_geometry(SAMPLES / "sample.geom")
+    (tmp_path / "l.lst").write_text(f"{SAMPLES / 'sample_00.h5'}\n")
     (msg,) = list(FileListSource(str(tmp_path / "l.lst"), det, serial_start=5))
     frame = decode_message(msg, det, InputOptions(input=str(tmp_path / "l.lst")))
-    assert (frame.serial, frame.filename, frame.event) == (5, str(DATA / "sample_00.h5"), "//")
-    with h5py.File(DATA / "sample_00.h5") as fh:
+    assert (frame.serial, frame.filename, frame.event) == (5, str(SAMPLES / "sample_00.h5"), "//")
+    with h5py.File(SAMPLES / "sample_00.h5") as fh:
         np.testing.assert_array_equal(frame.data[0], fh["/data/data"][()].astype(np.float32))
 
 
@@ -281,7 +282,7 @@ def test_masks_and_saturation_maps_follow_the_event(tmp_path):
 def test_wait_for_file_and_lazy_stdin(tmp_path, monkeypatch):
     import threading
 
-    det = load_geometry(DATA / "sample.geom")
+    det = load_geometry(SAMPLES / "sample.geom")
     late = tmp_path / "late.h5"
 
     def write_later():
@@ -301,7 +302,7 @@ def test_wait_for_file_and_lazy_stdin(tmp_path, monkeypatch):
 
 
 def test_prefix_is_put_in_front_of_every_listed_name(tmp_path):
-    det = load_geometry(DATA / "sample.geom")
+    det = load_geometry(SAMPLES / "sample.geom")
     (tmp_path / "run1").mkdir()
     with h5py.File(tmp_path / "run1" / "a.h5", "w") as fh:
         fh["/data/data"] = np.ones((512, 512), np.int32)

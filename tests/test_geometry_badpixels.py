@@ -13,6 +13,7 @@ from crystream.geometry.badpixels import bad_pixel_masks, highres_masks
 from crystream.geometry.parser import load_geometry, parse_geometry
 
 DATA = Path(__file__).parent / "data" / "geometry"
+SAMPLES = Path(__file__).parent / "data" / "samples"
 
 
 def _edge(n=256):
@@ -76,7 +77,7 @@ def test_xy_region_strict_and_shifted():
 
 
 def test_flag_quirks():
-    text = (DATA / "sample.geom").read_text() + ("p0/flag_lessthan = 0.5\n"
+    text = (SAMPLES / "sample.geom").read_text() + ("p0/flag_lessthan = 0.5\n"
                                                  "p0/flag_equal = 7.9\n")
     det = parse_geometry(text, "f")
     d = np.ones((512, 512), np.float32)
@@ -96,7 +97,7 @@ def test_external_mask_file_good_and_bad_bits(tmp_path):
     m[9, 9] = 0b011  # bit 1 is neither: good
     with h5py.File(path, "w") as fh:
         fh["/m"] = m
-    text = (DATA / "sample.geom").read_text() + (
+    text = (SAMPLES / "sample.geom").read_text() + (
         f"p0/mask0_data = /m\np0/mask0_file = {path}\np0/mask0_goodbits = 0x1\n"
         "p0/mask0_badbits = 0x4\n")
     det = parse_geometry(text, "m")
@@ -107,7 +108,7 @@ def test_external_mask_file_good_and_bad_bits(tmp_path):
 
 
 def test_highres_cut_at_pixel_corners():
-    det = load_geometry(DATA / "sample.geom")
+    det = load_geometry(SAMPLES / "sample.geom")
     lam = 12398.4125 / 9500 * 1e-10
     highres = 4.5e-10
     (bad,) = bad_pixel_masks(det, [np.zeros((512, 512), np.float32)], highres=highres,

@@ -7,6 +7,7 @@ from pathlib import Path
 from flows.cli import main
 
 DATA = Path(__file__).parent / "data" / "geometry"
+SAMPLES = Path(__file__).parent / "data" / "samples"
 
 
 def test_summary_of_example_b(capsys):
@@ -23,7 +24,7 @@ def test_summary_of_example_b(capsys):
 
 
 def test_sample_max_resolution(capsys):
-    assert main(["geometry", str(DATA / "sample.geom")]) == 0
+    assert main(["geometry", str(SAMPLES / "sample.geom")]) == 0
     out = capsys.readouterr().out
     # sample README: 4.0 A in the corners, lambda 1.3051 A
     assert "max resolution: 4.01 A" in out and "1.30510 A = 9500.00 eV" in out
@@ -31,10 +32,10 @@ def test_sample_max_resolution(capsys):
 
 def test_invalid_file_exit_status(tmp_path, capsys):
     bad = tmp_path / "bad.geom"
-    bad.write_text((DATA / "sample.geom").read_text() + "p0/fs = 1e-3x\n")
+    bad.write_text((SAMPLES / "sample.geom").read_text() + "p0/fs = 1e-3x\n")
     assert main(["geometry", str(bad)]) == 1
     err = capsys.readouterr().err
-    n = len((DATA / "sample.geom").read_text().splitlines()) + 1
+    n = len((SAMPLES / "sample.geom").read_text().splitlines()) + 1
     assert f"{bad}:{n}: Invalid fs direction" in err
 
 

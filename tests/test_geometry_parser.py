@@ -11,6 +11,7 @@ import pytest
 from crystream.geometry.parser import GeometryError, load_geometry, parse_geometry
 
 DATA = Path(__file__).parent / "data" / "geometry"
+SAMPLES = Path(__file__).parent / "data" / "samples"
 HC_EV_A = 12398.4125  # hc/e in eV*Angstrom (spec §0)
 
 
@@ -88,7 +89,7 @@ def test_example_c_panel_stack():
 
 
 def test_sample_geom():
-    det = load_geometry(DATA / "sample.geom")
+    det = load_geometry(SAMPLES / "sample.geom")
     (p,) = det.panels
     assert det.resolve_wavelength() == pytest.approx(1.3051e-10, rel=1e-4)
     assert det.bandwidth == 0.003 and det.clen.resolve() == 0.080

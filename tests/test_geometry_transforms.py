@@ -4,13 +4,14 @@ evaluated by hand here, not by the code under test."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from crystream.geometry.detector import (lab_position, lab_to_panel, max_resolution,
                                          peaks_to_q, scattering_vectors)
-from crystream.geometry.parser import parse_geometry
+from crystream.geometry.parser import load_geometry, parse_geometry
 
 TILTED = """wavelength = 1.0 A
 clen = 100 mm
@@ -75,8 +76,7 @@ def test_max_resolution_is_largest_corner():
 
 def test_sample_detector_resolution_matches_readme():
     # sample README: 5.55 A at the middle of the panel edges, 4.0 A in the corners
-    det = parse_geometry(open(__file__.replace("test_geometry_transforms.py",
-                                               "data/geometry/sample.geom")).read(), "s")
+    det = load_geometry(Path(__file__).parent / "data" / "samples" / "sample.geom")
     lam, clen, _, _ = det.resolve_beam({})
     assert 1e10 / max_resolution(det, clen, lam) == pytest.approx(4.0, abs=0.05)
     q_edge = scattering_vectors(det.panels[0], np.array([512.0]), np.array([256.0]), clen, lam)

@@ -12,6 +12,7 @@ from crystream.geometry.parser import parse_geometry
 from crystream.geometry.writer import write_geometry
 
 DATA = Path(__file__).parent / "data" / "geometry"
+SAMPLES = Path(__file__).parent / "data" / "samples"
 
 FULL = """; a detector with a bit of everything
 electron_voltage = /beam/hv kV
@@ -96,10 +97,11 @@ def assert_same_detector(a: Detector, b: Detector) -> None:
                 assert getattr(p, f) == getattr(q, f), (p.name, f)
 
 
-@pytest.mark.parametrize("name", ["example_A.geom", "example_B.geom", "example_C.geom",
-                                  "sample.geom"])
-def test_examples_round_trip(name):
-    first = parse_geometry((DATA / name).read_text(), name)
+@pytest.mark.parametrize("path", [DATA / "example_A.geom", DATA / "example_B.geom",
+                                  DATA / "example_C.geom", SAMPLES / "sample.geom"],
+                         ids=lambda p: p.name)
+def test_examples_round_trip(path):
+    first = parse_geometry(path.read_text(), path.name)
     text = write_geometry(first)
     second = parse_geometry(text, "written")
     assert_same_detector(first, second)

@@ -23,7 +23,7 @@ from crystream.indexing.sphere import random_rotation
 from crystream.stream.reader import read_stream
 from tests.test_indexing_synth import CELLS, synth_frame
 
-DATA = Path(__file__).parent / "data" / "indexing"
+DATA = Path(__file__).parent / "data" / "samples"
 LYSO = CELLS["lysozyme"]
 
 

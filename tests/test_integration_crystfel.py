@@ -1,7 +1,7 @@
 """Prediction and integration against CrystFEL 0.12.0's own output on the sample frames.
 
 For each indexed sample frame we take CrystFEL's refined cell and peak list from its stream
-(tests/data/streams/sample.stream, run with --int-radius=3,4,5), estimate the profile radius
+(tests/data/samples/sample.stream, run with --int-radius=3,4,5), estimate the profile radius
 and resolution limit, predict and integrate the frame's pixels, and compare with the values
 CrystFEL wrote: same reflections, I/sigma/peak/background to print precision, positions to
 0.05 px.
@@ -27,7 +27,7 @@ from crystream.integration import (IntegrationOptions, diffraction_resolution_li
 from crystream.prediction import predict_reflections
 
 DATA = Path(__file__).parent / "data"
-STREAM = DATA / "streams" / "sample.stream"
+STREAM = DATA / "samples" / "sample.stream"
 FRAMES = ("sample_00.h5", "sample_01.h5", "sample_03.h5", "sample_10.h5")
 LAMBDA = ev_to_wavelength(9500.0)
 CLEN = 0.080
@@ -111,7 +111,7 @@ def test_integrated_reflections_as_crystfel(stream, name):
     chunk = stream[name]
     cell, peaks = _inputs(chunk)
     det = _detector()
-    data = h5py.File(DATA / "integration" / name, "r")["/data/data"][:].astype(np.float32)
+    data = h5py.File(DATA / "samples" / name, "r")["/data/data"][:].astype(np.float32)
     frame = Frame(1, name, data=[data], bad=[np.zeros(data.shape, dtype=bool)],
                   wavelength=LAMBDA, clen=CLEN)
     opts = IntegrationOptions(int_radius=(3.0, 4.0, 5.0))

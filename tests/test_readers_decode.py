@@ -19,7 +19,7 @@ from readers.errors import PayloadError
 from readers.message import RawMessage
 from readers.options import InputOptions
 
-DATA = Path(__file__).parent / "data" / "payloads"
+DATA = Path(__file__).parent / "data" / "samples"
 
 
 # ----------------------------------------------------------------- builders (used by other tests)

@@ -18,7 +18,7 @@ from crystream.stream.format import AUDIT_LIMIT
 from crystream.stream.reader import read_stream
 from crystream.stream.writer import StreamWriter, redact_command_line
 
-DATA = Path(__file__).parent / "data" / "streams"
+DATA = Path(__file__).parent / "data" / "samples"
 CELL_LINE = re.compile(r"Cell parameters (\S+) (\S+) (\S+) nm, (\S+) (\S+) (\S+) deg")
 
 
