@@ -1,27 +1,27 @@
 """Ingest actors: one per source connection, each pulling frames and submitting their tasks.
 
 An actor lives on a worker and runs a pull thread. Each frame becomes one task
-(pipeline_task.frame_task / local_frame_task) that decodes and processes it. Bytes received
+(pipeline_task.inbox_task / frame_task) that decodes and processes it. Bytes received
 here stay here: the task runs on this worker and takes the message from a process-local slot
-(nothing goes through the scheduler or the client), and its result is read back from this
-worker's memory and sent to the writer actor in batches with the arrival records. A SUB
-actor also sends frames to other workers, as a task argument to the least busy worker.
-File-list actors take paths from the writer (which holds the list), so the list survives the
-loss of a worker. At most ``limit`` frames are in flight per actor: REQ, ASAP::O and files
-wait; SUB drops the frame and counts it.
+(nothing goes through the scheduler or the client), and hands its result straight to this
+actor through a process-local inbox; the actor sends results to the writer actor in batches
+with the arrival records. A SUB actor also sends frames to other workers, as a task argument
+to the least busy worker, and gathers those results through Dask.
+File-list actors take paths from the writer (which holds the list) in batches, so the list
+survives the loss of a worker. At most ``limit`` frames are in flight per actor: REQ,
+ASAP::O and files wait; SUB drops the frame and counts it.
 """
 
 from __future__ import annotations
 
 import itertools
+import queue
 import sys
 import threading
 import time
 from typing import Any
 
-from distributed import wait
-
-from flows.pipeline_task import LOCAL_MESSAGES, FrameResult, frame_task, local_frame_task
+from flows.pipeline_task import INBOXES, LOCAL_MESSAGES, FrameResult, frame_task, inbox_task
 
 
 class _Collected:
@@ -70,6 +70,11 @@ class Ingest:
         self._submitted_at: dict[int, float] = {}
         self._attempts: dict[int, int] = {}
         self._results: list[tuple[int, Any]] = []
+        # tasks on this worker hand their results over through this process-local inbox
+        self._inbox_name = f"{flow_id}-c{conn}"
+        self._inbox: queue.SimpleQueue = queue.SimpleQueue()
+        self._key_lid: dict[str, int] = {}  # inbox task key -> frame id
+        self._unreleased: dict[int, Any] = {}  # collected from the inbox, future not done
         self._writer_stop = False
         self._source = None
         self._workers: list[str] = [self.address]
@@ -80,6 +85,7 @@ class Ingest:
 
     # ---------------------------------------------------------------- control
     def start(self) -> str:
+        INBOXES[self._inbox_name] = self._inbox
         self._thread.start()
         return self.address
 
@@ -110,6 +116,7 @@ class Ingest:
                   f"{self.error}", file=sys.stderr, flush=True)
         finally:
             self._close_source()
+            INBOXES.pop(self._inbox_name, None)
             self.done = True
             try:
                 self.writer.connection_done(self.conn, self.stats()).result()
@@ -117,17 +124,22 @@ class Ingest:
                 pass
 
     def _run_files(self) -> None:
+        """Take list entries from the writer in batches (one round trip and one scheduler
+        message per batch, not per frame), as soon as a quarter of the room is free or the
+        worker is about to run dry."""
         exhausted = False
+        batch = max(1, self.limit // 4)
         while not exhausted and not self._stop.is_set() and not self._writer_stop:
             room = self.limit - len(self._futures)
-            if room <= 0:
+            queued = len(self._futures) - len(self._collected)
+            if room <= 0 or (room < batch and queued > 1):
                 self._service(block=True)
                 continue
             msgs, exhausted = self.writer.take(self.conn, room).result()
-            for msg in msgs:
-                self.received += 1
+            if msgs:
+                self.received += len(msgs)
                 self.last_arrival = time.time()
-                self._submit(msg, self.last_arrival, serial=msg.serial)
+                self._submit_files(msgs, self.last_arrival)
             self._service()
 
     def _run_stream(self) -> None:
@@ -177,6 +189,24 @@ class Ingest:
                          and w.get("status", "running") == "running"] or [self.address]
         self._workers_checked = time.time()
 
+    def _submit_files(self, msgs: list, arrival: float) -> None:
+        """Submit file-list frames (paths, no bytes) to this worker with one client call."""
+        lids = [next(self._lid) for _ in msgs]
+        keys = [f"{self.flow_id}-c{self.conn}-f{lid}" for lid in lids]
+        now = time.time()
+        n = len(msgs)
+        futs = self.client.map(inbox_task, [self.flow_id] * n, [self._inbox_name] * n, keys,
+                               msgs, key=keys, workers=[self.address],
+                               allow_other_workers=False, pure=False)
+        for lid, key, msg, fut in zip(lids, keys, msgs, futs):
+            fut._crystream_target = self.address
+            self._key_lid[key] = lid
+            self._submitted_at[lid] = now
+            self._futures[lid] = fut
+            self._messages[lid] = msg
+            self._pending.append((lid, msg.serial, msg.filename, msg.event, arrival))
+        self.submitted += len(msgs)
+
     def _submit(self, msg, arrival: float, serial: int | None = None,
                 lid: int | None = None, avoid: str | None = None) -> None:
         new = lid is None
@@ -186,10 +216,13 @@ class Ingest:
         self._submitted_at[lid] = time.time()
         # strict placement: never on the writer's own worker; a SUB frame whose worker is
         # lost is submitted again elsewhere (_check_futures)
-        if msg.payload is not None and target == self.address:
-            LOCAL_MESSAGES[key] = msg
-            fut = self.client.submit(local_frame_task, self.flow_id, key, key=key,
+        if target == self.address:  # bytes stay here; the result comes back by the inbox
+            if msg.payload is not None:
+                LOCAL_MESSAGES[key] = msg
+            fut = self.client.submit(inbox_task, self.flow_id, self._inbox_name, key,
+                                     None if msg.payload is not None else msg, key=key,
                                      workers=[target], allow_other_workers=False, pure=False)
+            self._key_lid[key] = lid
         else:
             fut = self.client.submit(frame_task, self.flow_id, msg, key=key, workers=[target],
                                      allow_other_workers=False, pure=False)
@@ -220,30 +253,63 @@ class Ingest:
             self._call = None
             self._handle(reply)
         self._collect()
+        idle_poll = False
         if block and not self._pending and not self._results:
-            running = [f for f in self._futures.values() if not f.done()]
-            if running:
-                try:
-                    wait(running, timeout=0.5, return_when="FIRST_COMPLETED")
-                except Exception:  # noqa: BLE001 - timeout
+            local = remote = False
+            for lid, fut in self._futures.items():
+                if lid in self._collected:
+                    continue
+                if fut.key in self._key_lid:
+                    local = True
+                elif not fut.done():
+                    remote = True
+            if local or remote:
+                try:  # a local result wakes us at once; remote ones are looked at often
+                    self._take_inbox(self._inbox.get(timeout=0.02 if remote else 0.5))
+                except queue.Empty:
                     pass
             else:
-                time.sleep(0.02)  # all finished, some held by the writer for order
+                # all finished, held by the writer until earlier serials (another
+                # connection's) are written: ask again soon, the worker is idle meanwhile
+                time.sleep(0.002)
+                idle_poll = True
             self._check_futures()
             self._collect()
         now = time.time()
-        if self._pending or self._results or now - self._last_call > 0.25:
+        if self._pending or self._results or idle_poll or now - self._last_call > 0.25:
             items, self._pending = self._pending, []
             results, self._results = self._results, []
             self._call = self.writer.track(self.conn, items, self.stats(), results)
             self._last_call = now
 
+    def _take_inbox(self, item: tuple[str, Any]) -> None:
+        """A result handed over by a task that ran in this process."""
+        key, result = item
+        lid = self._key_lid.pop(key, None)
+        if lid is None or lid in self._collected or lid not in self._futures:
+            return  # a cancelled or superseded attempt
+        self._collected.add(lid)
+        self._results.append((lid, result))
+        fut = self._futures[lid]
+        self._futures[lid] = _Collected(fut.key, fut._crystream_target)
+        self._unreleased[lid] = fut  # released once Dask has seen it finish
+
     def _collect(self) -> None:
-        """Results of our finished tasks, for the next writer call: read straight from this
-        worker's memory when the task ran here, gathered from the other worker otherwise."""
+        """Results of our finished tasks, for the next writer call: from the inbox when the
+        task ran here (or, for a task whose inbox was gone, this worker's memory), gathered
+        from the other worker otherwise."""
+        while True:
+            try:
+                self._take_inbox(self._inbox.get_nowait())
+            except queue.Empty:
+                break
+        for lid, fut in list(self._unreleased.items()):
+            if fut.done():
+                del self._unreleased[lid]
+                fut.release()
         remote = []
         for lid, fut in self._futures.items():
-            if lid in self._collected or not fut.done():
+            if lid in self._collected or not fut.done() or fut.key in self._key_lid:
                 continue
             if fut.status != "finished":
                 continue  # errors: _check_futures
@@ -280,6 +346,9 @@ class Ingest:
 
     def _finish(self, lid: int, ok: bool) -> None:
         self._futures.pop(lid, None)
+        fut = self._unreleased.pop(lid, None)
+        if fut is not None:
+            fut.release()
         self._collected.discard(lid)
         self._submitted_at.pop(lid, None)
         self._attempts.pop(lid, None)

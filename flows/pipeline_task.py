@@ -8,6 +8,7 @@ travels through the scheduler.
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from dataclasses import dataclass
@@ -23,6 +24,10 @@ from readers.decode import decode_message
 
 # Messages received by an ingest actor in this process, waiting for their task (key -> msg).
 LOCAL_MESSAGES: dict[str, Any] = {}
+# Ingest actors' inboxes in this process (name -> queue of (task key, FrameResult)): a task
+# running next to its ingest actor hands the result over directly, so the actor needs no
+# scheduler notification or wait() per frame and no result sits in the worker's memory.
+INBOXES: dict[str, "queue.SimpleQueue"] = {}
 _STATES: dict[str, "WorkerState"] = {}
 _CONFIGS: dict[str, Any] = {}
 _LOCK = threading.Lock()
@@ -160,3 +165,15 @@ def frame_task(flow_id: str, msg) -> FrameResult:
 def local_frame_task(flow_id: str, key: str) -> FrameResult:
     """Process a frame whose bytes an ingest actor in this same process holds under ``key``."""
     return run_local_frame(flow_id, key)
+
+
+def inbox_task(flow_id: str, inbox: str, key: str, msg=None) -> FrameResult | None:
+    """Process a frame for the ingest actor in this same process and put the result in its
+    inbox (returns None then). ``msg`` None: the bytes wait under ``key`` in LOCAL_MESSAGES.
+    Without the inbox (its actor is gone) the result is returned as usual."""
+    result = run_local_frame(flow_id, key) if msg is None else run_frame(flow_id, msg)
+    box = INBOXES.get(inbox)
+    if box is None:
+        return result
+    box.put((key, result))
+    return None

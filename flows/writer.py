@@ -78,6 +78,7 @@ class Writer:
         self._files = None
         self._requeued: list = []
         self._taken: dict[int, dict[int, Any]] = {}
+        self._untracked: set[int] = set()  # file serials handed out, not yet tracked
         detector = self._detector = load_detector(config.geometry)
         target = load_target(config.cell)
         if config.output == "-":
@@ -113,6 +114,7 @@ class Writer:
                         break
                 out.append(msg)
                 self._taken.setdefault(conn, {})[msg.serial] = msg
+                self._untracked.add(msg.serial)
                 self.metrics.registered += 1
             exhausted = self._stop or self._limit_reached() or (
                 len(out) < n and not self._requeued)
@@ -123,6 +125,7 @@ class Writer:
         keep their place in the order) and count its streamed frames as failed."""
         with self._lock:
             taken = self._taken.pop(conn, {})
+            self._untracked.difference_update(taken)  # they become orphans, in the heap
             for key, entry in list(self._entries.items()):
                 if key[0] != conn:
                     continue
@@ -176,6 +179,7 @@ class Writer:
                     self.metrics.registered += 1
                 elif self._files is not None:
                     msg = self._taken.get(conn, {}).get(serial)
+                    self._untracked.discard(serial)
                     orphan = self._orphans.pop(serial, None)
                     if orphan is not None:  # a lost connection's file, taken again
                         orphan.conn, orphan.lid, orphan.msg = conn, lid, msg
@@ -235,6 +239,8 @@ class Writer:
     def connection_done(self, conn: int, stats: dict | None = None) -> None:
         with self._lock:
             self._done_conns.add(conn)
+            # files it took but never tracked (it stopped on an error) are gaps now
+            self._untracked.difference_update(self._taken.get(conn, {}))
             if stats is not None:
                 self.metrics.ingest[conn] = stats
 
@@ -256,9 +262,14 @@ class Writer:
 
     def _gap_before(self, entry: _Entry) -> bool:
         """Hold a ready chunk while an earlier serial may still arrive (another ASAP::O
-        consumer's message): at most GAP_WAIT seconds, and never with the buffer full."""
+        consumer's message): at most GAP_WAIT seconds, and never with the buffer full.
+        A file handed out by ``take`` but not yet tracked by its connection is no gap: it
+        is always waited for (its track call is on its way, or requeue makes it an orphan).
+        """
         if self._last_serial is None or entry.serial <= self._last_serial + 1:
             return False
+        if self._untracked and min(self._untracked) < entry.serial:
+            return True
         if len(self._entries) >= self.limit:
             return False
         now = time.time()
