@@ -101,7 +101,8 @@ def flow_rate(files, geom, cell, pipe, workers, repeat, tmp) -> tuple[float, dic
 
 
 def _gaps(records) -> list[float]:
-    """Idle time of each worker between one frame task and the next (seconds)."""
+    """Idle time of each worker between one frame task and the next (seconds); a file-list
+    task holds up to Ingest.TASK_FRAMES frames, so this is per task, not per frame."""
     by_worker: dict[str, list[tuple[float, float]]] = {}
     for r in records:
         for ss in r["startstops"]:
@@ -144,8 +145,10 @@ def main() -> None:
             rate, final = flow_rate(files, geom, cell, pipe, w, args.repeat, tmp)
             rates[w] = rate
             gaps = final["gaps"]
+            idle = sum(gaps) / final["processed"]
             print(f"  worker idle between frame tasks: median {statistics.median(gaps) * 1e3:.2f}"
-                  f" ms, mean {statistics.mean(gaps) * 1e3:.2f} ms per frame")
+                  f" ms, mean {statistics.mean(gaps) * 1e3:.2f} ms per task, "
+                  f"{idle * 1e3:.2f} ms per frame")
             print(f"  CPU per frame: workers {final['worker_cpu'] * 1e3:.2f} ms, client "
                   f"(scheduler, writer) {final['client_cpu'] * 1e3:.2f} ms; flow CPU "
                   f"overhead {(final['worker_cpu'] + final['client_cpu'] - cpu_direct) * 1e3:.2f}"

@@ -73,7 +73,8 @@ class Ingest:
         # tasks on this worker hand their results over through this process-local inbox
         self._inbox_name = f"{flow_id}-c{conn}"
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
-        self._key_lid: dict[str, int] = {}  # inbox task key -> frame id
+        self._key_lid: dict[str, int] = {}  # frame key -> frame id, results by the inbox
+        self._local: set[int] = set()  # frames whose result comes by the inbox
         self._unreleased: dict[int, Any] = {}  # collected from the inbox, future not done
         self._writer_stop = False
         self._source = None
@@ -116,6 +117,9 @@ class Ingest:
                   f"{self.error}", file=sys.stderr, flush=True)
         finally:
             self._close_source()
+            for fut in self._unreleased.values():
+                fut.release()
+            self._unreleased.clear()
             INBOXES.pop(self._inbox_name, None)
             self.done = True
             try:
@@ -189,20 +193,33 @@ class Ingest:
                          and w.get("status", "running") == "running"] or [self.address]
         self._workers_checked = time.time()
 
+    TASK_FRAMES = 4  # file-list frames per task when several are waiting
+
     def _submit_files(self, msgs: list, arrival: float) -> None:
-        """Submit file-list frames (paths, no bytes) to this worker with one client call."""
+        """Submit file-list frames (paths, no bytes) to this worker with one client call,
+        up to TASK_FRAMES consecutive frames per task: the scheduler and worker costs of a
+        task are paid once per group, and each frame's result still comes back the moment
+        it is ready (through the inbox)."""
         lids = [next(self._lid) for _ in msgs]
         keys = [f"{self.flow_id}-c{self.conn}-f{lid}" for lid in lids]
         now = time.time()
-        n = len(msgs)
-        futs = self.client.map(inbox_task, [self.flow_id] * n, [self._inbox_name] * n, keys,
-                               msgs, key=keys, workers=[self.address],
+        step = self.TASK_FRAMES
+        groups = [slice(i, i + step) for i in range(0, len(msgs), step)]
+        task_keys = [keys[g.start] + (f"-{lids[g][-1]}" if len(lids[g]) > 1 else "")
+                     for g in groups]
+        n = len(groups)
+        futs = self.client.map(inbox_task, [self.flow_id] * n, [self._inbox_name] * n,
+                               [keys[g] for g in groups], [msgs[g] for g in groups],
+                               key=task_keys, workers=[self.address],
                                allow_other_workers=False, pure=False)
-        for lid, key, msg, fut in zip(lids, keys, msgs, futs):
+        for g, fut in zip(groups, futs):
             fut._crystream_target = self.address
-            self._key_lid[key] = lid
+            for lid, key in zip(lids[g], keys[g]):
+                self._key_lid[key] = lid
+                self._local.add(lid)
+                self._futures[lid] = fut
+        for lid, msg in zip(lids, msgs):
             self._submitted_at[lid] = now
-            self._futures[lid] = fut
             self._messages[lid] = msg
             self._pending.append((lid, msg.serial, msg.filename, msg.event, arrival))
         self.submitted += len(msgs)
@@ -219,11 +236,13 @@ class Ingest:
         if target == self.address:  # bytes stay here; the result comes back by the inbox
             if msg.payload is not None:
                 LOCAL_MESSAGES[key] = msg
-            fut = self.client.submit(inbox_task, self.flow_id, self._inbox_name, key,
-                                     None if msg.payload is not None else msg, key=key,
+            fut = self.client.submit(inbox_task, self.flow_id, self._inbox_name, [key],
+                                     [None if msg.payload is not None else msg], key=key,
                                      workers=[target], allow_other_workers=False, pure=False)
             self._key_lid[key] = lid
+            self._local.add(lid)
         else:
+            self._local.discard(lid)
             fut = self.client.submit(frame_task, self.flow_id, msg, key=key, workers=[target],
                                      allow_other_workers=False, pure=False)
         fut._crystream_target = target
@@ -259,7 +278,7 @@ class Ingest:
             for lid, fut in self._futures.items():
                 if lid in self._collected:
                     continue
-                if fut.key in self._key_lid:
+                if lid in self._local:
                     local = True
                 elif not fut.done():
                     remote = True
@@ -289,10 +308,11 @@ class Ingest:
         if lid is None or lid in self._collected or lid not in self._futures:
             return  # a cancelled or superseded attempt
         self._collected.add(lid)
+        self._local.discard(lid)
         self._results.append((lid, result))
         fut = self._futures[lid]
         self._futures[lid] = _Collected(fut.key, fut._crystream_target)
-        self._unreleased[lid] = fut  # released once Dask has seen it finish
+        self._unreleased[lid] = fut  # released once Dask has seen it finish (idempotent)
 
     def _collect(self) -> None:
         """Results of our finished tasks, for the next writer call: from the inbox when the
@@ -309,7 +329,7 @@ class Ingest:
                 fut.release()
         remote = []
         for lid, fut in self._futures.items():
-            if lid in self._collected or not fut.done() or fut.key in self._key_lid:
+            if lid in self._collected or lid in self._local or not fut.done():
                 continue
             if fut.status != "finished":
                 continue  # errors: _check_futures
@@ -346,9 +366,7 @@ class Ingest:
 
     def _finish(self, lid: int, ok: bool) -> None:
         self._futures.pop(lid, None)
-        fut = self._unreleased.pop(lid, None)
-        if fut is not None:
-            fut.release()
+        self._local.discard(lid)  # its future (in _unreleased) is released once done
         self._collected.discard(lid)
         self._submitted_at.pop(lid, None)
         self._attempts.pop(lid, None)

@@ -167,13 +167,17 @@ def local_frame_task(flow_id: str, key: str) -> FrameResult:
     return run_local_frame(flow_id, key)
 
 
-def inbox_task(flow_id: str, inbox: str, key: str, msg=None) -> FrameResult | None:
-    """Process a frame for the ingest actor in this same process and put the result in its
-    inbox (returns None then). ``msg`` None: the bytes wait under ``key`` in LOCAL_MESSAGES.
-    Without the inbox (its actor is gone) the result is returned as usual."""
-    result = run_local_frame(flow_id, key) if msg is None else run_frame(flow_id, msg)
-    box = INBOXES.get(inbox)
-    if box is None:
-        return result
-    box.put((key, result))
-    return None
+def inbox_task(flow_id: str, inbox: str, keys: list[str], msgs: list) -> list | None:
+    """Process frames for the ingest actor in this same process, one after the other, and
+    put each result in its inbox as soon as it is ready (returns None then). A message None
+    means its bytes wait under its key in LOCAL_MESSAGES. Without the inbox (its actor is
+    gone) the results are returned as usual."""
+    results = []
+    for key, msg in zip(keys, msgs):
+        result = run_local_frame(flow_id, key) if msg is None else run_frame(flow_id, msg)
+        box = INBOXES.get(inbox)
+        if box is None:
+            results.append(result)
+        else:
+            box.put((key, result))
+    return results or None

@@ -266,10 +266,10 @@ class Writer:
         A file handed out by ``take`` but not yet tracked by its connection is no gap: it
         is always waited for (its track call is on its way, or requeue makes it an orphan).
         """
-        if self._last_serial is None or entry.serial <= self._last_serial + 1:
-            return False
         if self._untracked and min(self._untracked) < entry.serial:
             return True
+        if self._last_serial is None or entry.serial <= self._last_serial + 1:
+            return False
         if len(self._entries) >= self.limit:
             return False
         now = time.time()
