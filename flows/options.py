@@ -164,20 +164,27 @@ def add_index_options(parser: argparse.ArgumentParser) -> None:
          help="REQ socket sending this request string")
 
     g = parser.add_argument_group("ASAP::O input")
-    _add(g, "--asapo-endpoint", dest="asapo_endpoint", metavar="HOST:PORT")
+    _add(g, "--asapo-endpoint", dest="asapo_endpoint", metavar="HOST:PORT",
+         help="ASAP::O endpoint; switches ASAP::O input on")
     _add(g, "--asapo-token", dest="asapo_token", metavar="TOKEN",
          help="beamtime token (never written to logs or the stream)")
     _add(g, "--asapo-token-file", dest="asapo_token_file", metavar="FILE",
          help="read the token from this file instead (crystream only)")
-    _add(g, "--asapo-beamtime", dest="asapo_beamtime", metavar="ID")
-    _add(g, "--asapo-source", dest="asapo_source", metavar="NAME")
-    _add(g, "--asapo-group", dest="asapo_group", metavar="ID")
-    _add(g, "--asapo-stream", dest="asapo_stream", metavar="NAME")
-    _add(g, "--asapo-wait-for-stream", dest="asapo_wait_for_stream", action="store_true")
+    _add(g, "--asapo-beamtime", dest="asapo_beamtime", metavar="ID",
+         help="beamtime ID")
+    _add(g, "--asapo-source", dest="asapo_source", metavar="NAME",
+         help="data source")
+    _add(g, "--asapo-group", dest="asapo_group", metavar="ID",
+         help="consumer group (consumers in one group share the messages)")
+    _add(g, "--asapo-stream", dest="asapo_stream", metavar="NAME",
+         help="stream name")
+    _add(g, "--asapo-wait-for-stream", dest="asapo_wait_for_stream", action="store_true",
+         help="wait for an empty or missing stream instead of ending")
     _add(g, "--asapo-follow-next-stream", dest="asapo_follow_next_stream",
          action="store_true", help="go on with the next stream when one finishes (crystream only)")
     _add(g, "--asapo-consumer-timeout", dest="asapo_consumer_timeout", type=int, default=500,
-         metavar="MS")
+         metavar="MS",
+         help="timeout of each get_next in ms (default 500)")
     _add(g, "--asapo-acks", dest="asapo_acks", action="store_true",
          help="accepted for compatibility: crystream always acknowledges a message once its "
               "chunk is in the stream")
@@ -186,66 +193,108 @@ def add_index_options(parser: argparse.ArgumentParser) -> None:
 
     g = parser.add_argument_group("Peak search options")
     _add(g, "--peaks", dest="peaks", default="zaef",
-         choices=["zaef", "peakfinder8", "peakfinder9", "hdf5", "cxi", "msgpack", "none"])
-    _add(g, "--peak-radius", dest="peak_radius", type=_triple, default=None, metavar="INN,MID,OUT")
-    _add(g, "--min-peaks", dest="min_peaks", type=int, default=0, metavar="N")
-    _add(g, "--median-filter", dest="median_filter", type=int, default=0, metavar="N")
-    _add(g, "--filter-noise", "--noise-filter", dest="filter_noise", action="store_true")
-    _add(g, "-t", "--threshold", dest="threshold", type=float, default=800.0)
+         choices=["zaef", "peakfinder8", "peakfinder9", "hdf5", "cxi", "msgpack", "none"],
+         help="peak search method (default zaef)")
+    _add(g, "--peak-radius", dest="peak_radius", type=_triple, default=None, metavar="INN,MID,OUT",
+         help="zaef and revalidation radii (default: --int-radius)")
+    _add(g, "--min-peaks", dest="min_peaks", type=int, default=0, metavar="N",
+         help="a hit needs at least N peaks (default 0: every frame)")
+    _add(g, "--median-filter", dest="median_filter", type=int, default=0, metavar="N",
+         help="subtract the (2N+1)^2 median first (default 0: off)")
+    _add(g, "--filter-noise", "--noise-filter", dest="filter_noise", action="store_true",
+         help="noise filter before the peak search")
+    _add(g, "-t", "--threshold", dest="threshold", type=float, default=800.0,
+         help="zaef/peakfinder8 threshold in ADU (default 800)")
     _add(g, "--min-squared-gradient", "--min-gradient", "--min-sq-gradient",
-         dest="min_squared_gradient", type=float, default=100000.0)
-    _add(g, "--min-snr", dest="min_snr", type=float, default=5.0)
-    _add(g, "--min-pix-count", dest="min_pix_count", type=int, default=2)
-    _add(g, "--max-pix-count", dest="max_pix_count", type=int, default=200)
-    _add(g, "--local-bg-radius", dest="local_bg_radius", type=int, default=3)
-    _add(g, "--min-res", dest="min_res", type=float, default=0.0)
-    _add(g, "--max-res", dest="max_res", type=float, default=0.0)
-    _add(g, "--min-snr-biggest-pix", dest="min_snr_biggest_pix", type=float, default=7.0)
-    _add(g, "--min-snr-peak-pix", dest="min_snr_peak_pix", type=float, default=6.0)
-    _add(g, "--min-sig", dest="min_sig", type=float, default=11.0)
+         dest="min_squared_gradient", type=float, default=100000.0,
+         help="zaef minimum squared gradient (default 100000)")
+    _add(g, "--min-snr", dest="min_snr", type=float, default=5.0,
+         help="minimum signal/noise of a peak (default 5)")
+    _add(g, "--min-pix-count", dest="min_pix_count", type=int, default=2,
+         help="peakfinder8: fewest pixels in a peak (default 2)")
+    _add(g, "--max-pix-count", dest="max_pix_count", type=int, default=200,
+         help="peakfinder8: most pixels in a peak (default 200)")
+    _add(g, "--local-bg-radius", dest="local_bg_radius", type=int, default=3,
+         help="peakfinder8/9 background radius (default 3)")
+    _add(g, "--min-res", dest="min_res", type=float, default=0.0,
+         help="peakfinder8: inner radius from the beam, pixels (default 0)")
+    _add(g, "--max-res", dest="max_res", type=float, default=0.0,
+         help="peakfinder8: outer radius from the beam, pixels (default 0: none)")
+    _add(g, "--min-snr-biggest-pix", dest="min_snr_biggest_pix", type=float, default=7.0,
+         help="peakfinder9 (default 7)")
+    _add(g, "--min-snr-peak-pix", dest="min_snr_peak_pix", type=float, default=6.0,
+         help="peakfinder9 (default 6)")
+    _add(g, "--min-sig", dest="min_sig", type=float, default=11.0,
+         help="peakfinder9: minimum background sigma (default 11)")
     _add(g, "--min-peak-over-neighbour", dest="min_peak_over_neighbour", type=_float_or_inf,
-         default=-math.inf)
-    _add(g, "--peakfinder8-fast", dest="peakfinder8_fast", action="store_true")
-    _add(g, "--no-use-saturated", dest="use_saturated", action="store_false")
-    _add(g, "--no-revalidate", dest="revalidate", action="store_false")
-    _add(g, "--no-half-pixel-shift", dest="half_pixel_shift", action="store_false")
-    _add(g, "--check-hdf5-snr", dest="check_hdf5_snr", action="store_true")
+         default=-math.inf,
+         help="peakfinder9 pre-filter (default -inf)")
+    _add(g, "--peakfinder8-fast", dest="peakfinder8_fast", action="store_true",
+         help="peakfinder8 statistics from a sample of pixels per radius")
+    _add(g, "--no-use-saturated", dest="use_saturated", action="store_false",
+         help="reject saturated peaks")
+    _add(g, "--no-revalidate", dest="revalidate", action="store_false",
+         help="keep hdf5/cxi/msgpack peaks as given")
+    _add(g, "--no-half-pixel-shift", dest="half_pixel_shift", action="store_false",
+         help="do not add 0.5 to hdf5/cxi/msgpack peak coordinates")
+    _add(g, "--check-hdf5-snr", dest="check_hdf5_snr", action="store_true",
+         help="drop hdf5/cxi/msgpack peaks below --min-snr")
 
     g = parser.add_argument_group("Indexing options")
-    _add(g, "--indexing", dest="indexing", default=None, metavar="METHODS")
+    _add(g, "--indexing", dest="indexing", default=None, metavar="METHODS",
+         help="comma-separated engines: toro (needs -p), fft1d; with -latt/-nolatt/-cell/-nocell (default: automatic)")
     _add(g, "-p", "--pdb", dest="pdb", metavar="FILE", help="target unit cell (CrystFEL or PDB)")
-    _add(g, "--tolerance", dest="tolerance", type=_tolerance, default=(5, 5, 5, 1.5, 1.5, 1.5))
-    _add(g, "--no-check-cell", dest="check_cell", action="store_false")
+    _add(g, "--tolerance", dest="tolerance", type=_tolerance, default=(5, 5, 5, 1.5, 1.5, 1.5),
+         help="cell match tolerances a,b,c (%%),alpha,beta,gamma (deg) (default 5,5,5,1.5,1.5,1.5)")
+    _add(g, "--no-check-cell", dest="check_cell", action="store_false",
+         help="do not check the cell against -p")
     _add(g, "--check-cell", dest="check_cell", action="store_true")
-    _add(g, "--multi", dest="multi", action="store_true")
+    _add(g, "--multi", dest="multi", action="store_true",
+         help="look for several crystals per frame")
     _add(g, "--no-multi", dest="multi", action="store_false")
-    _add(g, "--no-retry", dest="retry", action="store_false")
+    _add(g, "--no-retry", dest="retry", action="store_false",
+         help="no retries without the weakest peaks")
     _add(g, "--retry", dest="retry", action="store_true")
-    _add(g, "--no-refine", dest="refine", action="store_false")
+    _add(g, "--no-refine", dest="refine", action="store_false",
+         help="no prediction refinement")
     _add(g, "--refine", dest="refine", action="store_true")
-    _add(g, "--no-check-peaks", dest="check_peaks", action="store_false")
+    _add(g, "--no-check-peaks", dest="check_peaks", action="store_false",
+         help="no peak-alignment check")
     _add(g, "--check-peaks", dest="check_peaks", action="store_true")
     _add(g, "--max-indexer-threads", dest="max_indexer_threads", type=int, default=1,
          help="accepted for compatibility; used only by pinkIndexer, which crystream lacks")
-    _add(g, "--wavelength-estimate", dest="wavelength_estimate", type=float, default=None)
-    _add(g, "--camera-length-estimate", dest="camera_length_estimate", type=float, default=None)
+    _add(g, "--wavelength-estimate", dest="wavelength_estimate", type=float, default=None,
+         help="metres (our engines do not need it)")
+    _add(g, "--camera-length-estimate", dest="camera_length_estimate", type=float, default=None,
+         help="metres (our engines do not need it)")
     parser.set_defaults(check_cell=True, multi=False, retry=True, refine=True, check_peaks=True)
 
     g = parser.add_argument_group("Integration options")
-    _add(g, "--integration", dest="integration", default="rings-nocen-nosat-nograd")
+    _add(g, "--integration", dest="integration", default="rings-nocen-nosat-nograd",
+         help="rings or prof2d with -cen/-sat/-grad, or none (default rings-nocen-nosat-nograd)")
     _add(g, "--int-radius", dest="int_radius", type=_triple, default=(4.0, 5.0, 7.0),
-         metavar="INN,MID,OUT")
-    _add(g, "--push-res", dest="push_res", type=_float_or_inf, default=math.inf, metavar="NM-1")
-    _add(g, "--highres", dest="highres", type=_float_or_inf, default=math.inf, metavar="A")
-    _add(g, "--fix-profile-radius", dest="fix_profile_radius", type=float, default=None)
-    _add(g, "--fix-divergence", dest="fix_divergence", type=float, default=0.0, metavar="RAD")
-    _add(g, "--overpredict", dest="overpredict", action="store_true")
-    _add(g, "--cell-parameters-only", dest="cell_parameters_only", action="store_true")
+         metavar="INN,MID,OUT",
+         help="integration radii in pixels (default 4,5,7)")
+    _add(g, "--push-res", dest="push_res", type=_float_or_inf, default=math.inf, metavar="NM-1",
+         help="integrate this far (nm^-1) beyond the resolution estimate (default inf)")
+    _add(g, "--highres", dest="highres", type=_float_or_inf, default=math.inf, metavar="A",
+         help="ignore pixels beyond this resolution in Angstrom (default inf)")
+    _add(g, "--fix-profile-radius", dest="fix_profile_radius", type=float, default=None,
+         help="profile radius in m^-1 (default: estimated)")
+    _add(g, "--fix-divergence", dest="fix_divergence", type=float, default=0.0, metavar="RAD",
+         help="beam divergence written to the stream (default 0)")
+    _add(g, "--overpredict", dest="overpredict", action="store_true",
+         help="predict with 5x the profile radius")
+    _add(g, "--cell-parameters-only", dest="cell_parameters_only", action="store_true",
+         help="no prediction and integration")
 
     g = parser.add_argument_group("Output options")
-    _add(g, "--no-non-hits-in-stream", dest="non_hits_in_stream", action="store_false")
-    _add(g, "--no-peaks-in-stream", dest="peaks_in_stream", action="store_false")
-    _add(g, "--no-refls-in-stream", dest="refls_in_stream", action="store_false")
+    _add(g, "--no-non-hits-in-stream", dest="non_hits_in_stream", action="store_false",
+         help="leave non-hits out of the stream")
+    _add(g, "--no-peaks-in-stream", dest="peaks_in_stream", action="store_false",
+         help="leave peak tables out of the stream")
+    _add(g, "--no-refls-in-stream", dest="refls_in_stream", action="store_false",
+         help="leave reflection tables out of the stream")
 
     g = parser.add_argument_group("Dask options (crystream only)")
     _add(g, "--scheduler", dest="scheduler", metavar="ADDRESS",

@@ -160,3 +160,17 @@ def test_broken_cell_stops_the_run_naming_the_line(tmp_path, capsys):
     assert main(["index", "-i", str(SAMPLES / "files.lst"), "-g", str(SAMPLES / "sample.geom"),
                  "-p", str(cell), "-o", str(tmp_path / "o.stream")]) == 1
     assert "bad.cell:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["index", "demo", "serve", "geometry", "asapo-reset"])
+def test_every_subcommand_prints_its_help(command, capsys):
+    from flows.cli import main
+    with pytest.raises(SystemExit) as exc:
+        main([command, "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: crystream {command}")
+    if command == "index":  # grouped as indexamajig's manual does
+        for group in ("Basic options", "ZeroMQ input", "ASAP::O input", "Peak search options",
+                      "Indexing options", "Integration options", "Output options"):
+            assert f"\n{group}:" in out
