@@ -318,6 +318,8 @@ def validate(ns: argparse.Namespace) -> None:
         raise OptionError(f"{' and '.join(sources)} cannot be used together")
     if not sources:
         raise OptionError("no input: give -i LIST, --zmq-input ADDRESS or --asapo-endpoint")
+    if ns.zmq_subscribe and len(ns.zmq_subscribe) > 256:
+        raise OptionError("too many --zmq-subscribe prefixes (at most 256, as CrystFEL)")
     if ns.zmq_request is not None and ns.zmq_subscribe:
         raise OptionError("--zmq-request and --zmq-subscribe cannot be used together")
     if (ns.zmq_request is not None or ns.zmq_subscribe) and not ns.zmq_input:

@@ -65,38 +65,6 @@ class InputOptions:
         return self.peaks in PAYLOAD_PEAK_METHODS
 
 
-def check_source_options(options: InputOptions) -> str:
-    """Reject conflicting input options (indexamajig's checks) and name the source kind.
-
-    Returns 'files', 'zmq' or 'asapo'; raises SourceOptionError with a one-line message.
-    """
-    if options.zmq_input and options.input:
-        raise SourceOptionError("--zmq-input and -i/--input cannot be used together")
-    if options.zmq_input and options.asapo_endpoint:
-        raise SourceOptionError("--zmq-input and --asapo-endpoint cannot be used together")
-    if options.asapo_endpoint and options.input:
-        raise SourceOptionError("--asapo-endpoint and -i/--input cannot be used together")
-    if options.zmq_request is not None and options.zmq_subscribe:
-        raise SourceOptionError("--zmq-request and --zmq-subscribe cannot be used together")
-    if options.asapo_token and options.asapo_token_file:
-        raise SourceOptionError("--asapo-token and --asapo-token-file cannot be used together")
-    if options.zmq_input:
-        if len(options.zmq_subscribe or ()) > 256:
-            raise SourceOptionError("Too many ZMQ subscriptions (at most 256 --zmq-subscribe).")
-        return "zmq"
-    if options.asapo_endpoint:
-        for name, message in (("asapo_beamtime", "ASAP::O beamtime not specified."),
-                              ("asapo_source", "ASAP::O data source not specified."),
-                              ("asapo_group", "ASAP::O consumer group ID not specified."),
-                              ("asapo_stream", "ASAP::O stream not specified.")):
-            if not getattr(options, name):
-                raise SourceOptionError(f"{message} (--{name.replace('_', '-')})")
-        return "asapo"
-    if not options.input:
-        raise SourceOptionError("No input given: use -i/--input, --zmq-input or --asapo-endpoint")
-    return "files"
-
-
 def read_token_file(path: str) -> str:
     """The ASAP::O token from --asapo-token-file: the first non-empty line, stripped."""
     try:

@@ -109,6 +109,11 @@ def test_tolerance_four_value_form():
     (["--asapo-endpoint", "h:1", "-i", "x", "-g", "g", "-o", "o"], "cannot be used together"),
     (["--asapo-endpoint", "h:1", "-g", "g", "-o", "o"], "--asapo-beamtime"),
     (["-g", "g", "-o", "o"], "no input"),
+    (["--zmq-input", "tcp://127.0.0.1:1", "-g", "g", "-o", "o"]
+     + [f"--zmq-subscribe=t{i}" for i in range(257)], "at most 256"),
+    (["--asapo-endpoint", "h:1", "--asapo-token", "t", "--asapo-token-file", "f",
+      "--asapo-beamtime", "b", "--asapo-source", "s", "--asapo-group", "g",
+      "--asapo-stream", "r", "-g", "g", "-o", "o"], "not both"),
     (["-i", "x", "-o", "o"], "geometry"),
     (["-i", "x", "-g", "g"], "output"),
 ])

@@ -12,7 +12,7 @@ import zmq
 
 from readers.decode import decode_message
 from readers.errors import PayloadError, SourceOptionError
-from readers.options import InputOptions, check_source_options
+from readers.options import InputOptions
 from readers.zmq_source import ZmqReqSource, ZmqSubSource, split_parts
 from tests.test_readers_decode import make_detector, onda_msgpack, truth_image
 
@@ -183,20 +183,9 @@ def test_no_data_timeout_ends_an_idle_sub_source():
         src.close()
 
 
-def test_option_conflicts():
-    with pytest.raises(SourceOptionError, match="--zmq-input and -i"):
-        check_source_options(InputOptions(zmq_input="tcp://127.0.0.1:1", input="files.lst"))
-    with pytest.raises(SourceOptionError, match="--zmq-request and --zmq-subscribe"):
-        check_source_options(InputOptions(zmq_input="tcp://127.0.0.1:1", zmq_request="next",
-                                          zmq_subscribe=("a",)))
-    with pytest.raises(SourceOptionError, match="--zmq-input and --asapo-endpoint"):
-        check_source_options(InputOptions(zmq_input="tcp://x:1", asapo_endpoint="h:1"))
-    with pytest.raises(SourceOptionError, match="stream not specified"):
-        check_source_options(InputOptions(asapo_endpoint="h:1", asapo_beamtime="b",
-                                          asapo_source="s", asapo_group="g"))
+def test_unknown_data_format_is_refused():
     with pytest.raises(SourceOptionError, match="Unrecognised data format 'tiff'"):
         InputOptions(data_format="tiff")
-    assert check_source_options(InputOptions(zmq_input="tcp://x:1", zmq_request="next")) == "zmq"
 
 
 def test_req_quiet_router_sender_loses_no_hit():
